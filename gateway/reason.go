@@ -98,8 +98,8 @@ type Decision struct {
 }
 
 // Allow and Deny build decisions.
-func Allow() Decision           { return Decision{Allowed: true, Reason: ReasonOK, Message: ReasonOK.Message()} }
-func Deny(r Reason) Decision    { return Decision{Reason: r, Message: r.Message()} }
+func Allow() Decision        { return Decision{Allowed: true, Reason: ReasonOK, Message: ReasonOK.Message()} }
+func Deny(r Reason) Decision { return Decision{Reason: r, Message: r.Message()} }
 func (d Decision) String() string {
 	if d.Allowed {
 		return "allowed (" + string(d.Reason) + ")"
