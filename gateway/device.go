@@ -48,11 +48,19 @@ type PayStationLink interface {
 	Settled(ctx context.Context, ref string) error
 }
 
+// TicketPrinter is an entry lane's ticket dispenser.
+type TicketPrinter interface {
+	// Print issues a ticket carrying text (the QR text the exit scanner
+	// and the pay station read back).
+	Print(ctx context.Context, text string) error
+}
+
 // Actuators are the devices the core commands, by device ID.
 type Actuators struct {
 	Barriers   map[string]Barrier
 	Locks      map[string]Lock
 	Flaps      map[string]Flap
+	Tickets    map[string]TicketPrinter
 	PayStation PayStationLink // nil when the site has none
 }
 
