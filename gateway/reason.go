@@ -40,6 +40,8 @@ const (
 	ReasonUnknownDevice Reason = "unknown_device"
 	ReasonFireAlarm     Reason = "fire_alarm"
 	ReasonOverride      Reason = "override"
+	ReasonNoVehicle     Reason = "no_vehicle"
+	ReasonWrongLane     Reason = "wrong_lane"
 )
 
 var reasonText = map[Reason]string{
@@ -72,6 +74,8 @@ var reasonText = map[Reason]string{
 	ReasonUnknownDevice:      "unknown device",
 	ReasonFireAlarm:          "fire alarm: exits held open",
 	ReasonOverride:           "attendant override",
+	ReasonNoVehicle:          "no vehicle at the lane",
+	ReasonWrongLane:          "this code cannot be used at this lane",
 }
 
 // Message is the human-readable text of the reason.

@@ -1,0 +1,32 @@
+# lotgate — `make help` lists the targets.
+GO      ?= go
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -X main.version=$(VERSION)
+CONFIG  ?= configs/site.example.yaml
+BENCH   ?= .
+PKGS    ?= ./...
+
+.DEFAULT_GOAL := help
+.PHONY: help run test build bench lint cross clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
+
+run: build ## run the gateway on the example site with simulated devices
+	./bin/lotgate run --config $(CONFIG)
+
+test: ## run every test with the race detector
+	CGO_ENABLED=1 $(GO) test -race -count=1 $(PKGS)
+
+build: ## build bin/lotgate (version from git)
+	CGO_ENABLED=1 $(GO) build -ldflags '$(LDFLAGS)' -o bin/lotgate ./cmd/lotgate
+
+bench: ## run the benchmarks (see docs/PERFORMANCE.md)
+	CGO_ENABLED=1 $(GO) test -run '^$$' -bench '$(BENCH)' -benchmem $(PKGS)
+
+lint: ## go vet and a gofmt check
+	$(GO) vet ./...
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+
+clean: ## remove build output
+	rm -rf bin
