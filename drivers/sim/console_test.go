@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/lotgate/lotgate/drivers/sim"
+	"github.com/lotgate/lotgate/gateway"
 )
 
 // console runs input through a fresh simulator's console and returns its
@@ -232,5 +233,56 @@ func TestConsoleReadError(t *testing.T) {
 	err := s.RunConsole(context.Background(), iotest.ErrReader(boom), io.Discard)
 	if !errors.Is(err, boom) {
 		t.Errorf("RunConsole on a failing reader = %v; want it to wrap %v", err, boom)
+	}
+}
+
+func TestConsoleRedeliver(t *testing.T) {
+	s, rec := mustSim(t)
+	tx, err := s.PayCash(context.Background(), "T1", 300)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out strings.Builder
+	if err := s.RunConsole(context.Background(), strings.NewReader("redeliver "+tx+"\n"), &out); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := out.String(), "redelivered "+tx+"\n"; got != want {
+		t.Errorf("reply %q; want %q", got, want)
+	}
+	want := []string{"cash " + tx + " T1 300", "cash " + tx + " T1 300"}
+	if got := rec.Calls(); !slices.Equal(got, want) {
+		t.Errorf("calls = %q; want %q", got, want)
+	}
+}
+
+// Without a fire alarm in the site model, fire uses the only fire-alarm
+// device, and refuses when there is none.
+func TestConsoleFireWithoutModel(t *testing.T) {
+	tests := []struct {
+		devices []gateway.Device
+		reply   string
+		calls   []string
+	}{
+		{[]gateway.Device{{ID: "fa", Kind: gateway.KindFireAlarm}}, "fire alarm on (fa)", []string{"sensor fa true"}},
+		{nil, "error: site has no fire alarm input (use sensor <id> on|off)", nil},
+		{[]gateway.Device{{ID: "fa1", Kind: gateway.KindFireAlarm}, {ID: "fa2", Kind: gateway.KindFireAlarm}}, "error: site has no fire alarm input (use sensor <id> on|off)", nil},
+	}
+	for _, tt := range tests {
+		s, err := sim.New(&gateway.Site{Devices: tt.devices}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rec := &recorder{}
+		s.Attach(rec)
+		var out strings.Builder
+		if err := s.RunConsole(context.Background(), strings.NewReader("fire on\n"), &out); err != nil {
+			t.Fatal(err)
+		}
+		if got := strings.TrimSuffix(out.String(), "\n"); got != tt.reply {
+			t.Errorf("devices %v: reply %q; want %q", tt.devices, got, tt.reply)
+		}
+		if got := rec.Calls(); !slices.Equal(got, tt.calls) {
+			t.Errorf("devices %v: calls %q; want %q", tt.devices, got, tt.calls)
+		}
 	}
 }
