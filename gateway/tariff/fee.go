@@ -70,9 +70,10 @@ func (t *Tariff) Total(entry, exit time.Time) int64 {
 
 // capRing holds the remainders of a cap for the last two keys it saw (local
 // day numbers). Keys arrive in time order, so a cap period is normally left
-// for good; only where the clocks go back across midnight (America/Santiago
-// falls back from 00:00 to 23:00 of the previous day) does a key come back,
-// and then it is the one before the latest.
+// for good; a key comes back only when the clocks go back past midnight into
+// the previous date (America/Sitka, 1867: from Oct 19 15:30 back to Oct 18),
+// and then it is the one before the latest. No current zone does this, but
+// the engine must not depend on it (TestTotalDateRevisit).
 type capRing struct {
 	key  [2]int64
 	left [2]int64
