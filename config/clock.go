@@ -14,7 +14,7 @@ const minutesPerDay = 24 * 60
 // parseClock parses a time of day "HH:MM" (hour 0–24, "24:00" being the
 // end of the day) into minutes after midnight.
 //
-// TODO(lead): dedupe with tariff.ParseClock once it exists.
+// TODO(lead): dedupe with tariff.ParseClock (written in parallel).
 func parseClock(s string) (int, error) {
 	h, m, ok := strings.Cut(s, ":")
 	bad := fmt.Errorf(`bad time of day %q: want "HH:MM" from 00:00 to 24:00`, s)
@@ -74,7 +74,7 @@ type overlap struct {
 // It returns the overlapping pairs and the uncovered spans. Bands with
 // From == To are skipped (they are reported on their own).
 //
-// TODO(lead): dedupe with tariff.Validate once it exists.
+// TODO(lead): dedupe with tariff.Validate (written in parallel).
 func coverage(bands []tariff.Band) (overlaps []overlap, gaps []span) {
 	var owner [minutesPerDay][]int
 	for i, b := range bands {

@@ -198,6 +198,7 @@ func TestProblems(t *testing.T) {
 		{"bad device kind", []string{"    kind: pay_station\n", "    kind: till # want\n", "pay_station:\n  device: pay\n", ""}, "devices[12].kind", `unknown value "till"; want one of barrier, loop`},
 		{"bad direction", []string{"    direction: exit\n", "    direction: out # want\n"}, "lanes[1].direction", `unknown value "out"; want one of entry, exit`},
 		{"bad id", []string{"  - id: P1\n", "  - id: P 1 # want\n"}, "spaces[0].id", `bad id "P 1"`},
+		{"bad device id referenced", []string{"  - id: occ\n", "  - id: occ/1 # want\n", "    sensor: occ\n", "    sensor: occ/1\n"}, "devices[7].id", `bad id "occ/1"`},
 		{"unknown driver", []string{"    driver: sim\n    sim: {}\n", "    driver: gpio # want\n    gpio: {pin: GPIO17}\n"}, "devices[13].driver", `unknown driver "gpio"; known drivers: sim`},
 		{"bad cloud mode", []string{"  mode: \"off\"\n", "  mode: sky # want\n"}, "cloud.mode", `unknown value "sky"; want one of demo, mqtt, off`},
 		{"bad log level", []string{"  level: info\n", "  level: loud # want\n"}, "log.level", `unknown value "loud"`},
@@ -265,6 +266,7 @@ func TestProblems(t *testing.T) {
 		// Trusted keys.
 		{"key not base64", []string{"    public_key: PeRzyr8PPfR6tA4EyuZsq24CWqRmsZJEDcchYKHZ5Rw=\n", "    public_key: not-base64! # want\n"}, "trusted_keys[0].public_key", "not valid base64"},
 		{"key wrong length", []string{"    public_key: PeRzyr8PPfR6tA4EyuZsq24CWqRmsZJEDcchYKHZ5Rw=\n", "    public_key: PeRzyr8PPfR6tA4EyuZsq24CWqRmsZJE # want\n"}, "trusted_keys[0].public_key", "decodes to 24 bytes; an Ed25519 public key is 32 bytes"},
+		{"kid with a space", []string{"  - kid: k1\n", "  - kid: k 1 # want\n"}, "trusted_keys[0].kid", `bad kid "k 1"`},
 		{"key missing kid", []string{"  - kid: k1\n    public_key: PeRzyr8PPfR6tA4EyuZsq24CWqRmsZJEDcchYKHZ5Rw=\n", "  - public_key: PeRzyr8PPfR6tA4EyuZsq24CWqRmsZJEDcchYKHZ5Rw= # want\n"}, "trusted_keys[0].kid", "missing (required)"},
 	}
 	for _, tt := range tests {

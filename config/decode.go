@@ -139,8 +139,9 @@ func (d *decoder) id(m *mapping, key, ns string) string {
 	}
 	p := join(m.path, key)
 	if !idPattern.MatchString(s) {
+		// Reported once here; the ID is still returned so that references
+		// to it do not cascade into "does not exist".
 		d.errorf(d.line(p), p, "bad id %q: use 1 to 64 letters, digits, '.', '_' or '-', starting with a letter or digit", s)
-		return ""
 	}
 	d.unique(ns, s, p)
 	return s
@@ -451,8 +452,8 @@ func (d *decoder) trustedKeys(root *mapping, s *gateway.Site) {
 	}
 	root.each("trusted_keys", true, keyKeys, func(p string, m *mapping) {
 		kid, ok := m.str("kid", true)
-		if ok && kid == "" {
-			d.errorf(d.line(join(p, "kid")), join(p, "kid"), "must not be empty")
+		if ok && !kidOK(kid) {
+			d.errorf(d.line(join(p, "kid")), join(p, "kid"), "bad kid %q: want 1 to 64 printable ASCII characters without spaces", kid)
 			ok = false
 		}
 		if ok {
@@ -487,4 +488,18 @@ func (d *decoder) policy(m *mapping, p *gateway.Policy) {
 	p.ProofStep = m.duration("proof_step", p.ProofStep)
 	p.PINMaxAttempts = m.count("pin_max_attempts", false, 1, p.PINMaxAttempts)
 	p.PINLockout = m.duration("pin_lockout", p.PINLockout)
+}
+
+// kidOK is the rule gateway/keys applies to a COSE kid: 1 to 64 printable
+// ASCII bytes, no spaces.
+func kidOK(kid string) bool {
+	if kid == "" || len(kid) > 64 {
+		return false
+	}
+	for i := 0; i < len(kid); i++ {
+		if kid[i] <= ' ' || kid[i] > '~' {
+			return false
+		}
+	}
+	return true
 }
