@@ -1,0 +1,281 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// errDenied rolls back a decision transaction whose outcome is a denial;
+// the denial itself is then recorded in a transaction of its own, so that
+// nothing a denied attempt did (a session opened, a use counted) is kept.
+var errDenied = errors.New("denied")
+
+// follow is the part of a decision that belongs to where the key was
+// shown: at an entry it checks capacity and opens a session, at an exit it
+// checks what is due and closes the session. It runs inside the decision's
+// transaction after every key check passed; it may turn d into a denial.
+type follow func(tx Tx, rec *recorder, d *Decision, cred string, feeExempt bool) error
+
+// accessData is the payload of access and lane decision events.
+type accessData struct {
+	Resource   string  `json:"resource"`
+	Action     Action  `json:"action"`
+	Channel    Channel `json:"channel,omitempty"`
+	Credential string  `json:"credential,omitempty"`
+	KeyID      string  `json:"key_id,omitempty"`
+	Holder     string  `json:"holder,omitempty"`
+	Allowed    bool    `json:"allowed"`
+	Reason     Reason  `json:"reason"`
+	SessionID  string  `json:"session_id,omitempty"`
+	Due        int64   `json:"due,omitempty"`
+}
+
+// CheckKey verifies a key presentation against the site and the stored
+// state without changing anything: no use is consumed, no event recorded.
+// It is what `lotgate keys check` runs.
+func (g *Gateway) CheckKey(ctx context.Context, req AccessRequest) (Decision, error) {
+	now := g.clock.Now()
+	v, d := g.check.verifyKey(req, now, g.trustedTime(ctx))
+	if !d.Allowed {
+		return d, nil
+	}
+	pres := g.check.checkPresence(v.claims, req)
+	err := g.store.View(ctx, func(tx Tx) error {
+		var err error
+		d, _, err = g.keyStateChecks(tx, v, req, pres, now)
+		return err
+	})
+	return d, err
+}
+
+// Authorize decides a key presentation for a resource that is not a lane
+// (a locker compartment, a door, a space) and records the decision. On an
+// allowed decision it also unlocks the door or compartment.
+func (g *Gateway) Authorize(ctx context.Context, req AccessRequest) (Decision, error) {
+	d, err := g.decideKey(ctx, req, nil)
+	if err != nil || !d.Allowed {
+		return d, err
+	}
+	if ds := g.doorByResource(req.Resource); ds != nil && (req.Action == ActionOpen || req.Action == ActionUnlock) {
+		g.unlockDoor(ctx, ds)
+	}
+	return d, nil
+}
+
+// decideKey runs the whole key decision: stateless checks and the PIN hash
+// outside any transaction, then the stored-state checks, the follow-up and
+// the consumption of a use in one durable transaction.
+func (g *Gateway) decideKey(ctx context.Context, req AccessRequest, then follow) (Decision, error) {
+	now := g.clock.Now()
+	v, d := g.check.verifyKey(req, now, g.trustedTime(ctx))
+	pres := presenceOK
+	if d.Allowed {
+		pres = g.check.checkPresence(v.claims, req)
+	}
+	cred := ""
+	if v.claims.KeyID != "" {
+		cred = "key:" + v.claims.KeyID
+	}
+	data := accessData{Resource: req.Resource, Action: req.Action, Channel: req.Channel, Credential: cred,
+		KeyID: v.claims.KeyID, Holder: v.claims.Holder}
+	err := g.update(ctx, func(tx Tx, rec *recorder) error {
+		if !d.Allowed {
+			return errDenied
+		}
+		dd, st, err := g.keyStateChecks(tx, v, req, pres, now)
+		if err != nil {
+			return err
+		}
+		if !dd.Allowed {
+			d = dd
+			return errDenied
+		}
+		if then != nil {
+			if err := then(tx, rec, &dd, cred, v.claims.FeeExempt); err != nil {
+				return err
+			}
+			if !dd.Allowed {
+				d = dd
+				return errDenied
+			}
+		}
+		if v.proof != nil {
+			fresh, err := tx.UseProofStep(v.claims.KeyID, v.proof.Step)
+			if err != nil {
+				return err
+			}
+			if !fresh {
+				d = Deny(ReasonProofReplayed)
+				return errDenied
+			}
+		}
+		st.Uses++
+		st.LastUsed = now
+		st.PINFailures = 0
+		switch req.Action {
+		case ActionEnter:
+			st.Inside = true
+		case ActionExit:
+			st.Inside = false
+		}
+		if err := tx.PutKeyState(st); err != nil {
+			return err
+		}
+		d = dd
+		data.Allowed, data.Reason, data.SessionID = true, ReasonOK, dd.SessionID
+		if err := rec.add(tx, now, EvAccess, data); err != nil {
+			return err
+		}
+		d.Seq = rec.last()
+		return nil
+	})
+	d.KeyID = v.claims.KeyID
+	if errors.Is(err, errDenied) {
+		data.Reason, data.Due, data.SessionID = d.Reason, d.Due, d.SessionID
+		d.Seq, err = g.recordDenial(ctx, data, v.claims.KeyID, d.Reason == ReasonPINWrong, now)
+	}
+	if err != nil {
+		return Decision{}, fmt.Errorf("decide key for %s %s: %w", req.Action, req.Resource, err)
+	}
+	return d, nil
+}
+
+// recordDenial records a denial and, for a wrong PIN, counts the failure
+// and locks the key's PIN after too many.
+func (g *Gateway) recordDenial(ctx context.Context, data accessData, keyID string, pinWrong bool, now time.Time) (uint64, error) {
+	var seq uint64
+	err := g.update(ctx, func(tx Tx, rec *recorder) error {
+		if pinWrong && keyID != "" {
+			st, err := tx.KeyState(keyID)
+			if err != nil {
+				return err
+			}
+			st.PINFailures++
+			if st.PINFailures >= g.site.Policy.PINMaxAttempts {
+				st.PINLockedUntil = now.Add(g.site.Policy.PINLockout)
+				st.PINFailures = 0
+				if err := rec.add(tx, now, EvPINLockout, map[string]any{
+					"key_id": keyID, "locked_until": st.PINLockedUntil, "resource": data.Resource,
+				}); err != nil {
+					return err
+				}
+			}
+			if err := tx.PutKeyState(st); err != nil {
+				return err
+			}
+		}
+		if err := rec.add(tx, now, EvAccess, data); err != nil {
+			return err
+		}
+		seq = rec.last()
+		return nil
+	})
+	return seq, err
+}
+
+// keyStateChecks checks what needs stored state: revocation, use count,
+// anti-passback, PIN lockout and the presence outcome. It returns the key's
+// state for the caller to update.
+func (g *Gateway) keyStateChecks(tx Tx, v verified, req AccessRequest, pres presence, now time.Time) (Decision, KeyState, error) {
+	c := v.claims
+	st, err := tx.KeyState(c.KeyID)
+	if err != nil {
+		return Decision{}, st, err
+	}
+	deny := func(r Reason) (Decision, KeyState, error) {
+		d := Deny(r)
+		d.KeyID = c.KeyID
+		return d, st, nil
+	}
+	revoked, err := tx.Revoked(c.KeyID)
+	if err != nil {
+		return Decision{}, st, err
+	}
+	if revoked {
+		return deny(ReasonRevoked)
+	}
+	if c.Uses > 0 && st.Uses >= c.Uses {
+		return deny(ReasonUsedUp)
+	}
+	if req.Action == ActionEnter && st.Inside {
+		return deny(ReasonPassback)
+	}
+	switch pres {
+	case presenceOutside:
+		return deny(ReasonOutsideGeofence)
+	case presencePINMissing:
+		return deny(ReasonPINRequired)
+	case presencePINWrong, presenceNeedPIN:
+		if now.Before(st.PINLockedUntil) {
+			return deny(ReasonPINLocked)
+		}
+		if pres == presencePINWrong {
+			return deny(ReasonPINWrong)
+		}
+	}
+	d := Allow()
+	d.KeyID = c.KeyID
+	return d, st, nil
+}
+
+// trustedTime returns the latest trusted time (zero when unknown).
+func (g *Gateway) trustedTime(ctx context.Context) time.Time {
+	g.mu.Lock()
+	t, ok := g.trusted, g.trustedLoaded
+	g.mu.Unlock()
+	if ok {
+		return t
+	}
+	err := g.store.View(ctx, func(tx Tx) error {
+		var err error
+		t, err = tx.LatestTrustedTime()
+		return err
+	})
+	if err != nil {
+		g.log.Error("read latest trusted time", "err", err)
+		return t
+	}
+	g.mu.Lock()
+	if !g.trustedLoaded || t.After(g.trusted) {
+		g.trusted, g.trustedLoaded = t, true
+	}
+	t = g.trusted
+	g.mu.Unlock()
+	return t
+}
+
+// AdvanceTrustedTime feeds a trusted time (a signed cloud timestamp, or an
+// installer's command). The stored value never goes backwards. It reports
+// whether the stored time moved.
+func (g *Gateway) AdvanceTrustedTime(ctx context.Context, t time.Time, source string) (bool, error) {
+	now := g.clock.Now()
+	var moved bool
+	err := g.update(ctx, func(tx Tx, rec *recorder) error {
+		var err error
+		moved, err = tx.AdvanceTrustedTime(t)
+		if err != nil || !moved {
+			return err
+		}
+		return rec.add(tx, now, EvTrustedTime, map[string]any{"trusted_time": t.UTC(), "source": source, "wall_clock": now.UTC()})
+	})
+	if err != nil {
+		return false, fmt.Errorf("advance trusted time: %w", err)
+	}
+	if moved {
+		g.mu.Lock()
+		if t.After(g.trusted) {
+			g.trusted, g.trustedLoaded = t, true
+		}
+		g.mu.Unlock()
+	}
+	return moved, nil
+}
+
+// ClockTrusted reports whether the wall clock is at or after the latest
+// trusted time (minus the allowed skew), and the latest trusted time.
+func (g *Gateway) ClockTrusted(ctx context.Context) (bool, time.Time) {
+	t := g.trustedTime(ctx)
+	return t.IsZero() || !g.clock.Now().Before(t.Add(-g.site.Policy.ClockSkew)), t
+}

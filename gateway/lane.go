@@ -1,0 +1,402 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// laneState is the live state of a lane. Guarded by Gateway.mu.
+type laneState struct {
+	lane     *Lane
+	occupied bool      // the loop sees a vehicle
+	up       bool      // the barrier was commanded up
+	raisedAt time.Time //
+	carSeen  bool      // a vehicle was on the loop since the barrier rose
+}
+
+// Scanned handles text read by a scanner: a key, a ticket or a local-list
+// credential shown at a lane.
+func (g *Gateway) Scanned(ctx context.Context, scannerID, text string) {
+	r, ok := g.roles[scannerID]
+	if !ok || r.lane == nil {
+		g.log.Warn("scan from unknown scanner", "device", scannerID)
+		g.record(ctx, EvAccess, accessData{Resource: "scanner:" + scannerID, Reason: ReasonUnknownDevice})
+		return
+	}
+	if _, err := g.PresentAtLane(ctx, r.lane.ID, text); err != nil {
+		g.log.Error("decide scan", "lane", r.lane.ID, "err", err)
+	}
+}
+
+// PresentAtLane decides a credential shown at a lane's scanner and, when
+// allowed, raises the barrier.
+func (g *Gateway) PresentAtLane(ctx context.Context, laneID, text string) (Decision, error) {
+	ls, ok := g.lanes[laneID]
+	if !ok {
+		return Decision{}, Errorf(NotFound, "no lane %q", laneID)
+	}
+	l := ls.lane
+	var then follow
+	if l.Direction == Entry {
+		then = g.entryFollow(l)
+	} else {
+		then = g.exitFollow(l)
+	}
+	var d Decision
+	var err error
+	kind, value := classify(text)
+	switch kind {
+	case credKey:
+		d, err = g.decideKey(ctx, AccessRequest{Text: text, Resource: l.Resource(), Action: l.Action(), Channel: ChannelScanner}, then)
+	case credTicket:
+		d, err = g.decideCredential(ctx, l, "ticket:"+value, nil, then)
+	default:
+		d, err = g.decideCredential(ctx, l, "list:"+value, g.listCheck(value), then)
+	}
+	if err != nil {
+		return Decision{}, err
+	}
+	if d.Allowed {
+		g.raise(ctx, ls)
+	}
+	return d, nil
+}
+
+// listCheck checks a local-list credential (a card UID, a plate, a pass).
+func (g *Gateway) listCheck(id string) func(tx Tx, now time.Time) (Decision, bool, error) {
+	return func(tx Tx, now time.Time) (Decision, bool, error) {
+		e, err := tx.ListEntry(id)
+		if KindOf(err) == NotFound {
+			return Deny(ReasonUnknownCredential), false, nil
+		}
+		if err != nil {
+			return Decision{}, false, err
+		}
+		switch e.Status {
+		case ListBlocked:
+			return Deny(ReasonBlocked), false, nil
+		case ListExpired:
+			return Deny(ReasonExpired), false, nil
+		}
+		if !e.ValidFrom.IsZero() || !e.ValidUntil.IsZero() {
+			if trusted := g.trustedTime(context.Background()); !trusted.IsZero() && now.Before(trusted.Add(-g.site.Policy.ClockSkew)) {
+				return Deny(ReasonClockUntrusted), false, nil
+			}
+		}
+		skew := g.site.Policy.ClockSkew
+		if !e.ValidFrom.IsZero() && now.Add(skew).Before(e.ValidFrom) {
+			return Deny(ReasonNotYetValid), false, nil
+		}
+		if !e.ValidUntil.IsZero() && !now.Add(-skew).Before(e.ValidUntil) {
+			return Deny(ReasonExpired), false, nil
+		}
+		return Allow(), e.FeeExempt, nil
+	}
+}
+
+// decideCredential decides a ticket or local-list credential at a lane.
+// check, when not nil, validates the credential itself first.
+func (g *Gateway) decideCredential(ctx context.Context, l *Lane, cred string, check func(Tx, time.Time) (Decision, bool, error), then follow) (Decision, error) {
+	now := g.clock.Now()
+	data := accessData{Resource: l.Resource(), Action: l.Action(), Channel: ChannelScanner, Credential: cred}
+	var d Decision
+	err := g.update(ctx, func(tx Tx, rec *recorder) error {
+		d = Allow()
+		exempt := false
+		if check != nil {
+			var err error
+			if d, exempt, err = check(tx, now); err != nil {
+				return err
+			}
+			if !d.Allowed {
+				return errDenied
+			}
+		}
+		if err := then(tx, rec, &d, cred, exempt); err != nil {
+			return err
+		}
+		if !d.Allowed {
+			return errDenied
+		}
+		data.Allowed, data.Reason, data.SessionID = true, ReasonOK, d.SessionID
+		if err := rec.add(tx, now, laneEvent(l), data); err != nil {
+			return err
+		}
+		d.Seq = rec.last()
+		return nil
+	})
+	if errors.Is(err, errDenied) {
+		data.Reason, data.Due, data.SessionID = d.Reason, d.Due, d.SessionID
+		err = g.update(ctx, func(tx Tx, rec *recorder) error {
+			if err := rec.add(tx, now, laneEvent(l), data); err != nil {
+				return err
+			}
+			d.Seq = rec.last()
+			return nil
+		})
+	}
+	return d, err
+}
+
+func laneEvent(l *Lane) EventType {
+	if l.Direction == Entry {
+		return EvEntry
+	}
+	return EvExit
+}
+
+// entryFollow checks capacity and opens a session at an entry lane.
+func (g *Gateway) entryFollow(l *Lane) follow {
+	return func(tx Tx, rec *recorder, d *Decision, cred string, exempt bool) error {
+		now := g.clock.Now()
+		if _, err := tx.OpenSessionByCredential(cred); err == nil {
+			*d = Deny(ReasonPassback)
+			return nil
+		} else if KindOf(err) != NotFound {
+			return err
+		}
+		s, err := g.newSession(tx, cred, now)
+		if err != nil {
+			return err
+		}
+		if s.ReservationID == "" {
+			state, err := g.capacityState(tx)
+			if err != nil {
+				return err
+			}
+			switch state {
+			case Closed:
+				*d = Deny(ReasonSiteClosed)
+				return nil
+			case Full:
+				*d = Deny(ReasonSiteFull)
+				return nil
+			}
+		} else if st, err := g.capacityState(tx); err != nil {
+			return err
+		} else if st == Closed {
+			*d = Deny(ReasonSiteClosed)
+			return nil
+		}
+		s.Lane = l.ID
+		s.FeeExempt = exempt
+		d.SessionID = s.ID
+		return g.openSession(tx, rec, s, now)
+	}
+}
+
+// exitFollow checks what is due at an exit lane and closes the session.
+// A key or list credential with no open session may leave (it entered some
+// other way); a ticket must have a session.
+func (g *Gateway) exitFollow(l *Lane) follow {
+	return func(tx Tx, rec *recorder, d *Decision, cred string, exempt bool) error {
+		now := g.clock.Now()
+		s, err := tx.OpenSessionByCredential(cred)
+		if KindOf(err) == NotFound {
+			if len(cred) > 7 && cred[:7] == "ticket:" {
+				*d = Deny(ReasonNoSession)
+			}
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		d.SessionID = s.ID
+		if !exempt {
+			due, err := g.due(tx, s, now)
+			if err != nil {
+				return err
+			}
+			if due.Amount > 0 {
+				*d = Deny(ReasonPaymentDue)
+				d.SessionID, d.Due = s.ID, due.Amount
+				return nil
+			}
+		}
+		return g.closeSession(tx, rec, s, now, "exit:"+l.ID)
+	}
+}
+
+// capacityState is Closed when the site is closed, Full when the open lane
+// sessions reach the capacity, else Open.
+func (g *Gateway) capacityState(tx Tx) (CapacityState, error) {
+	g.mu.Lock()
+	closed := g.closed
+	g.mu.Unlock()
+	if closed {
+		return Closed, nil
+	}
+	n, err := tx.CountOpenSessions()
+	if err != nil {
+		return "", err
+	}
+	if n >= g.site.Capacity.Spaces {
+		return Full, nil
+	}
+	return Open, nil
+}
+
+// Occupancy is the site's capacity state and the number of open sessions.
+func (g *Gateway) Occupancy(ctx context.Context) (CapacityState, int, error) {
+	var st CapacityState
+	var n int
+	err := g.store.View(ctx, func(tx Tx) error {
+		var err error
+		if st, err = g.capacityState(tx); err != nil {
+			return err
+		}
+		n, err = tx.CountOpenSessions()
+		return err
+	})
+	return st, n, err
+}
+
+// TicketRequested issues an entry ticket when a vehicle is on the lane's
+// loop and the site takes it, then raises the barrier.
+func (g *Gateway) TicketRequested(ctx context.Context, deviceID string) {
+	r, ok := g.roles[deviceID]
+	if !ok || r.lane == nil || r.lane.Direction != Entry {
+		g.log.Warn("ticket request from unknown dispenser", "device", deviceID)
+		return
+	}
+	if _, _, err := g.IssueTicket(ctx, r.lane.ID); err != nil {
+		g.log.Error("issue ticket", "lane", r.lane.ID, "err", err)
+	}
+}
+
+// IssueTicket opens a ticket session at an entry lane, prints the ticket and
+// raises the barrier. It returns the decision and the ticket's QR text.
+func (g *Gateway) IssueTicket(ctx context.Context, laneID string) (Decision, string, error) {
+	ls, ok := g.lanes[laneID]
+	if !ok || ls.lane.Direction != Entry {
+		return Decision{}, "", Errorf(NotFound, "no entry lane %q", laneID)
+	}
+	g.mu.Lock()
+	occupied := ls.occupied
+	g.mu.Unlock()
+	id := newID(10)
+	text := TicketPrefix + id
+	var d Decision
+	var err error
+	if !occupied {
+		d, err = g.decideCredential(ctx, ls.lane, "ticket:"+id, func(Tx, time.Time) (Decision, bool, error) {
+			return Deny(ReasonNoVehicle), false, nil
+		}, g.entryFollow(ls.lane))
+	} else {
+		d, err = g.decideCredential(ctx, ls.lane, "ticket:"+id, nil, g.entryFollow(ls.lane))
+	}
+	if err != nil || !d.Allowed {
+		return d, "", err
+	}
+	if p, ok := g.act.Tickets[ls.lane.Ticket]; ok {
+		_ = g.actuate(ctx, ls.lane.Ticket, "print", func(ctx context.Context) error { return p.Print(ctx, text) })
+	}
+	g.raise(ctx, ls)
+	return d, text, nil
+}
+
+// raise commands a lane's barrier up.
+func (g *Gateway) raise(ctx context.Context, ls *laneState) {
+	g.mu.Lock()
+	ls.up, ls.raisedAt, ls.carSeen = true, g.clock.Now(), ls.occupied
+	g.mu.Unlock()
+	b := g.act.Barriers[ls.lane.Barrier]
+	var cmd func(context.Context) error
+	if b != nil {
+		cmd = b.Raise
+	}
+	_ = g.actuate(ctx, ls.lane.Barrier, "raise", cmd)
+}
+
+// lowerIfSafe lowers a lane's barrier unless its loop sees a vehicle or a
+// fire alarm holds it open. The check is repeated while holding the
+// device's command lock, right before the command.
+func (g *Gateway) lowerIfSafe(ctx context.Context, ls *laneState) {
+	if !g.mayLower(ls) {
+		return
+	}
+	b := g.act.Barriers[ls.lane.Barrier]
+	if b == nil {
+		return
+	}
+	lowered := false
+	err := g.withDevice(ctx, ls.lane.Barrier, func(ctx context.Context) error {
+		if !g.mayLower(ls) {
+			return nil
+		}
+		g.mu.Lock()
+		ls.up = false
+		g.mu.Unlock()
+		lowered = true
+		return b.Lower(ctx)
+	})
+	if lowered || err != nil {
+		data := actuationData{Device: ls.lane.Barrier, Command: "lower"}
+		if err != nil {
+			data.Error = err.Error()
+		}
+		g.record(ctx, EvActuation, data)
+	}
+}
+
+func (g *Gateway) mayLower(ls *laneState) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return ls.up && !ls.occupied && !(g.fire && g.fireHolds(ls.lane.Barrier))
+}
+
+// loopChanged handles a lane's loop detector.
+func (g *Gateway) loopChanged(ctx context.Context, ls *laneState, occupied bool) {
+	g.mu.Lock()
+	ls.occupied = occupied
+	passed := false
+	if occupied && ls.up {
+		ls.carSeen = true
+	}
+	if !occupied && ls.up && ls.carSeen {
+		passed = true
+	}
+	g.mu.Unlock()
+	if passed {
+		g.lowerIfSafe(ctx, ls)
+	}
+}
+
+// tickLanes lowers barriers that were raised but no vehicle passed within
+// the open timeout.
+func (g *Gateway) tickLanes(ctx context.Context, now time.Time) {
+	var due []*laneState
+	g.mu.Lock()
+	for _, ls := range g.lanes {
+		if ls.up && !ls.occupied && (ls.carSeen || now.Sub(ls.raisedAt) >= g.site.Policy.BarrierOpenTimeout) {
+			due = append(due, ls)
+		}
+	}
+	g.mu.Unlock()
+	for _, ls := range due {
+		g.lowerIfSafe(ctx, ls)
+	}
+}
+
+// LaneStatus is a lane's live state.
+type LaneStatus struct {
+	ID        string    `json:"id"`
+	Direction Direction `json:"direction"`
+	Occupied  bool      `json:"occupied"`
+	BarrierUp bool      `json:"barrier_up"`
+	FireHeld  bool      `json:"fire_held"`
+}
+
+// Lanes returns every lane's live state.
+func (g *Gateway) Lanes() []LaneStatus {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	out := make([]LaneStatus, 0, len(g.site.Lanes))
+	for _, l := range g.site.Lanes {
+		ls := g.lanes[l.ID]
+		out = append(out, LaneStatus{ID: l.ID, Direction: l.Direction, Occupied: ls.occupied, BarrierUp: ls.up,
+			FireHeld: g.fire && g.fireHolds(l.Barrier)})
+	}
+	return out
+}

@@ -1,0 +1,378 @@
+package gateway
+
+import (
+	"context"
+	"time"
+)
+
+// spaceState is the live state of a flap-lock space. Guarded by Gateway.mu.
+//
+// The cycle: a car stands on the space for RaiseAfter → a session opens
+// (entry time = when the car arrived) and the flap rises. When the session
+// is settled (or an attendant releases it) the flap lowers and the space is
+// "released": the flap stays down, whatever the sensor says, until the
+// space has been empty for EmptyFor; then the session closes and the space
+// is ready for the next car.
+type spaceState struct {
+	space        *Space
+	present      bool
+	presentSince time.Time
+	emptySince   time.Time
+	flapUp       bool
+	released     bool
+	session      string
+}
+
+// doorState is the live state of a door or compartment. Guarded by
+// Gateway.mu.
+type doorState struct {
+	resource      string
+	lock          string
+	open          bool
+	openSince     time.Time
+	alarmed       bool
+	unlockedUntil time.Time // zero when locked
+	fireHeld      bool
+}
+
+// SensorChanged implements Inputs: a loop, occupancy, door or fire-alarm
+// sensor changed.
+func (g *Gateway) SensorChanged(ctx context.Context, deviceID string, active bool) {
+	r, ok := g.roles[deviceID]
+	if !ok {
+		g.log.Warn("change from unknown sensor", "device", deviceID)
+		return
+	}
+	g.record(ctx, EvDevice, map[string]any{"device": deviceID, "kind": r.kind, "active": active})
+	switch {
+	case r.kind == KindFireAlarm:
+		g.fireAlarm(ctx, active)
+	case r.lane != nil && r.lane.Loop == deviceID:
+		g.loopChanged(ctx, g.lanes[r.lane.ID], active)
+	case r.space != nil && r.space.Sensor == deviceID:
+		g.occupancyChanged(g.spaces[r.space.ID], active)
+	case r.kind == KindDoorSensor && r.door != "":
+		g.doorChanged(ctx, g.doors[r.door], active)
+	}
+}
+
+// CashPaid implements Inputs: the pay station took a payment.
+func (g *Gateway) CashPaid(ctx context.Context, p CashPayment) {
+	_, err := g.ApplyPayment(ctx, PaymentIn{ID: "cash-" + p.ID, Ref: p.Ref, Method: PayCash, Amount: p.Amount, At: p.At})
+	if err != nil {
+		g.log.Error("apply cash payment", "tx", p.ID, "ref", p.Ref, "err", err)
+		g.record(ctx, EvAlarm, map[string]any{"alarm": "cash_payment_unapplied", "tx": p.ID, "ref": p.Ref,
+			"amount": p.Amount, "error": err.Error()})
+	}
+}
+
+func (g *Gateway) occupancyChanged(sp *spaceState, present bool) {
+	now := g.clock.Now()
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if present == sp.present {
+		return
+	}
+	sp.present = present
+	if present {
+		sp.presentSince = now
+	} else {
+		sp.emptySince = now
+	}
+}
+
+// tickSpaces raises flaps under cars that stood long enough and finishes
+// released spaces that stayed empty long enough.
+func (g *Gateway) tickSpaces(ctx context.Context, now time.Time) {
+	type job struct {
+		sp    *spaceState
+		raise bool
+	}
+	var jobs []job
+	g.mu.Lock()
+	for _, sp := range g.spaces {
+		switch {
+		case sp.released:
+			if !sp.present && now.Sub(sp.emptySince) >= sp.space.EmptyFor {
+				jobs = append(jobs, job{sp: sp})
+			}
+		case !sp.flapUp && sp.present && now.Sub(sp.presentSince) >= sp.space.RaiseAfter && !g.fire:
+			jobs = append(jobs, job{sp: sp, raise: true})
+		}
+	}
+	g.mu.Unlock()
+	for _, j := range jobs {
+		if j.raise {
+			g.occupySpace(ctx, j.sp)
+		} else {
+			g.finishSpace(ctx, j.sp, now)
+		}
+	}
+}
+
+// occupySpace opens a session for the car on a space and raises the flap.
+func (g *Gateway) occupySpace(ctx context.Context, sp *spaceState) {
+	g.mu.Lock()
+	since := sp.presentSince
+	g.mu.Unlock()
+	now := g.clock.Now()
+	var sid string
+	err := g.update(ctx, func(tx Tx, rec *recorder) error {
+		cred := "space:" + sp.space.ID
+		if s, err := tx.OpenSessionByCredential(cred); err == nil {
+			sid = s.ID
+			return nil
+		} else if KindOf(err) != NotFound {
+			return err
+		}
+		s, err := g.newSession(tx, cred, since)
+		if err != nil {
+			return err
+		}
+		s.Space = sp.space.ID
+		sid = s.ID
+		return g.openSession(tx, rec, s, now)
+	})
+	if err != nil {
+		g.log.Error("open space session", "space", sp.space.ID, "err", err)
+		return
+	}
+	g.mu.Lock()
+	sp.session, sp.flapUp = sid, true
+	g.mu.Unlock()
+	f := g.act.Flaps[sp.space.Flap]
+	var cmd func(context.Context) error
+	if f != nil {
+		cmd = f.Raise
+	}
+	_ = g.actuate(ctx, sp.space.Flap, "raise", cmd)
+}
+
+// releaseSpace lowers a space's flap after its session was settled.
+func (g *Gateway) releaseSpace(ctx context.Context, spaceID string) {
+	sp, ok := g.spaces[spaceID]
+	if !ok {
+		return
+	}
+	g.mu.Lock()
+	sp.released, sp.flapUp = true, false
+	if !sp.present && sp.emptySince.IsZero() {
+		sp.emptySince = g.clock.Now()
+	}
+	g.mu.Unlock()
+	f := g.act.Flaps[sp.space.Flap]
+	var cmd func(context.Context) error
+	if f != nil {
+		cmd = f.Lower
+	}
+	_ = g.actuate(ctx, sp.space.Flap, "lower", cmd)
+}
+
+// ReleaseSpace lowers a space's flap when nothing is due (a stay within the
+// free minutes, or a fee already paid); otherwise it returns a denial with
+// the amount due.
+func (g *Gateway) ReleaseSpace(ctx context.Context, spaceID string) (Decision, error) {
+	if _, ok := g.spaces[spaceID]; !ok {
+		return Decision{}, Errorf(NotFound, "no space %q", spaceID)
+	}
+	v, err := g.LookupSession(ctx, "space:"+spaceID)
+	if err != nil {
+		return Decision{}, err
+	}
+	if v.Due.Amount > 0 {
+		d := Deny(ReasonPaymentDue)
+		d.Due, d.SessionID = v.Due.Amount, v.Session.ID
+		return d, nil
+	}
+	g.releaseSpace(ctx, spaceID)
+	d := Allow()
+	d.SessionID = v.Session.ID
+	return d, nil
+}
+
+// finishSpace closes the session of a released space that stayed empty.
+func (g *Gateway) finishSpace(ctx context.Context, sp *spaceState, now time.Time) {
+	err := g.update(ctx, func(tx Tx, rec *recorder) error {
+		s, err := tx.OpenSessionByCredential("space:" + sp.space.ID)
+		if KindOf(err) == NotFound {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		return g.closeSession(tx, rec, s, now, "space_empty")
+	})
+	if err != nil {
+		g.log.Error("close space session", "space", sp.space.ID, "err", err)
+		return
+	}
+	g.mu.Lock()
+	sp.released, sp.session = false, ""
+	g.mu.Unlock()
+}
+
+func (g *Gateway) doorByResource(res string) *doorState {
+	return g.doors[res]
+}
+
+// unlockDoor releases a door or compartment lock for the unlock time.
+func (g *Gateway) unlockDoor(ctx context.Context, ds *doorState) {
+	g.mu.Lock()
+	ds.unlockedUntil = g.clock.Now().Add(g.site.Policy.UnlockFor)
+	g.mu.Unlock()
+	l := g.act.Locks[ds.lock]
+	var cmd func(context.Context) error
+	if l != nil {
+		cmd = l.Unlock
+	}
+	_ = g.actuate(ctx, ds.lock, "unlock", cmd)
+}
+
+// lockDoor engages a lock unless the fire alarm holds the door.
+func (g *Gateway) lockDoor(ctx context.Context, ds *doorState) {
+	g.mu.Lock()
+	if ds.fireHeld {
+		g.mu.Unlock()
+		return
+	}
+	ds.unlockedUntil = time.Time{}
+	g.mu.Unlock()
+	l := g.act.Locks[ds.lock]
+	var cmd func(context.Context) error
+	if l != nil {
+		cmd = l.Lock
+	}
+	_ = g.actuate(ctx, ds.lock, "lock", cmd)
+}
+
+func (g *Gateway) doorChanged(ctx context.Context, ds *doorState, open bool) {
+	now := g.clock.Now()
+	g.mu.Lock()
+	wasOpen := ds.open
+	ds.open = open
+	alarmed := ds.alarmed
+	if open && !wasOpen {
+		ds.openSince, ds.alarmed = now, false
+	}
+	g.mu.Unlock()
+	if !open && wasOpen {
+		if alarmed {
+			g.record(ctx, EvAlarm, map[string]any{"alarm": "door_open", "resource": ds.resource, "cleared": true})
+		}
+		g.lockDoor(ctx, ds)
+	}
+}
+
+// tickDoors re-locks doors whose unlock time ran out while still closed and
+// raises an alarm for doors left open too long.
+func (g *Gateway) tickDoors(ctx context.Context, now time.Time) {
+	var relock, alarm []*doorState
+	g.mu.Lock()
+	for _, ds := range g.doors {
+		if !ds.open && !ds.unlockedUntil.IsZero() && !now.Before(ds.unlockedUntil) && !ds.fireHeld {
+			relock = append(relock, ds)
+		}
+		if ds.open && !ds.alarmed && !ds.fireHeld && now.Sub(ds.openSince) >= g.site.Policy.DoorOpenAlarm {
+			ds.alarmed = true
+			alarm = append(alarm, ds)
+		}
+	}
+	g.mu.Unlock()
+	for _, ds := range relock {
+		g.lockDoor(ctx, ds)
+	}
+	for _, ds := range alarm {
+		g.record(ctx, EvAlarm, map[string]any{"alarm": "door_open", "resource": ds.resource, "open_since": ds.openSince})
+	}
+}
+
+// fireAlarm opens the configured exits and doors and holds them while the
+// alarm is active; no other decision lowers or locks them meanwhile.
+func (g *Gateway) fireAlarm(ctx context.Context, active bool) {
+	g.mu.Lock()
+	if g.fire == active {
+		g.mu.Unlock()
+		return
+	}
+	g.fire = active
+	var lanes []*laneState
+	var doors []*doorState
+	if fa := g.site.FireAlarm; fa != nil {
+		for _, id := range fa.Opens {
+			if ls, ok := g.lanes[id]; ok {
+				lanes = append(lanes, ls)
+			}
+		}
+		for _, id := range fa.Doors {
+			if ds, ok := g.doors["door:"+id]; ok {
+				ds.fireHeld = active
+				doors = append(doors, ds)
+			}
+		}
+	}
+	var flaps []string
+	if active {
+		// Nobody is trapped on a space during a fire: every raised flap
+		// lowers, and none rises while the alarm lasts (see tickSpaces).
+		for _, sp := range g.spaces {
+			if sp.flapUp {
+				flaps = append(flaps, sp.space.ID)
+			}
+		}
+	}
+	g.mu.Unlock()
+	g.record(ctx, EvFireAlarm, map[string]any{"active": active})
+	for _, id := range flaps {
+		g.releaseSpace(ctx, id)
+	}
+	for _, ls := range lanes {
+		if active {
+			g.raise(ctx, ls)
+		} else {
+			g.lowerIfSafe(ctx, ls)
+		}
+	}
+	for _, ds := range doors {
+		if active {
+			l := g.act.Locks[ds.lock]
+			var cmd func(context.Context) error
+			if l != nil {
+				cmd = l.Unlock
+			}
+			_ = g.actuate(ctx, ds.lock, "unlock (fire alarm)", cmd)
+		} else if !ds.open {
+			g.lockDoor(ctx, ds)
+		}
+	}
+}
+
+// FireAlarmActive reports whether the fire alarm is raised.
+func (g *Gateway) FireAlarmActive() bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.fire
+}
+
+// Tick runs the gateway's timers at now: barriers whose open time ran out,
+// flaps under cars that stood long enough, released spaces that emptied,
+// locks to re-engage and doors left open. Run calls it periodically; tests
+// call it with an injected clock.
+func (g *Gateway) Tick(ctx context.Context, now time.Time) {
+	g.tickLanes(ctx, now)
+	g.tickSpaces(ctx, now)
+	g.tickDoors(ctx, now)
+}
+
+// Run calls Tick every interval until ctx is done.
+func (g *Gateway) Run(ctx context.Context, interval time.Duration) error {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+			g.Tick(ctx, g.clock.Now())
+		}
+	}
+}
