@@ -45,6 +45,15 @@ func consoleCommands() []consoleCommand {
 	}
 }
 
+// Command is a console command added by the caller (cmd/lotgate adds the
+// gateway's own: sessions, quotes, e-payments, overrides).
+type Command struct {
+	Name  string
+	Usage string // arguments, for help
+	Help  string
+	Run   func(ctx context.Context, args string) (string, error)
+}
+
 // RunConsole reads commands from r, one a line, and writes replies to w
 // until r ends, ctx is done or the quit command; none of these is an error.
 // Every command gets one reply line, except help and status without an
@@ -54,7 +63,10 @@ func consoleCommands() []consoleCommand {
 //
 // Lines are read on a goroutine that ends when r returns after RunConsole
 // has returned; with os.Stdin that may be at process exit.
-func (s *Site) RunConsole(ctx context.Context, r io.Reader, w io.Writer) error {
+//
+// extra commands are listed after the simulator's own and may not reuse
+// their names.
+func (s *Site) RunConsole(ctx context.Context, r io.Reader, w io.Writer, extra ...Command) error {
 	done := make(chan struct{})
 	defer close(done)
 	lines := make(chan string)
@@ -74,6 +86,14 @@ func (s *Site) RunConsole(ctx context.Context, r io.Reader, w io.Writer) error {
 	}()
 
 	cmds := consoleCommands()
+	quit := cmds[len(cmds)-1]
+	cmds = cmds[:len(cmds)-1]
+	for _, e := range extra {
+		run := e.Run
+		cmds = append(cmds, consoleCommand{e.Name, e.Usage, e.Help,
+			func(_ *Site, ctx context.Context, args string) (string, error) { return run(ctx, args) }})
+	}
+	cmds = append(cmds, quit)
 	for {
 		var line string
 		select {
