@@ -1,0 +1,192 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/lotgate/lotgate/config"
+	"github.com/lotgate/lotgate/gateway"
+	"github.com/lotgate/lotgate/gateway/sqlite"
+)
+
+// fixedClock is a clock stopped at one instant (`keys check --at`).
+type fixedClock struct{ t time.Time }
+
+func (c fixedClock) Now() time.Time { return c.t }
+
+// funcClock adapts env.now.
+type funcClock func() time.Time
+
+func (f funcClock) Now() time.Time { return f() }
+
+// openStore opens the site's store for a tool. If the database does not
+// exist and mayCreate is false, it opens an empty throwaway store instead,
+// so that a check has no side effects.
+func openStore(ctx context.Context, f *config.File, mayCreate bool) (db *sqlite.DB, cleanup func(), err error) {
+	path := f.Store.Path
+	cleanup = func() {}
+	if _, statErr := os.Stat(path); errors.Is(statErr, os.ErrNotExist) && !mayCreate {
+		dir, err := os.MkdirTemp("", "lotgate-check-")
+		if err != nil {
+			return nil, nil, fmt.Errorf("make temporary store: %w", err)
+		}
+		path = filepath.Join(dir, "empty.db")
+		cleanup = func() { os.RemoveAll(dir) }
+	}
+	db, err = sqlite.Open(ctx, path, sqlite.Options{Logger: discardLogger()})
+	if err != nil {
+		cleanup()
+		return nil, nil, fmt.Errorf("open store %s: %w", path, err)
+	}
+	return db, func() { db.Close(); cleanup() }, nil
+}
+
+func discardLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+// cmdKeyCheck verifies a key offline against the site and its stored state
+// (revocations, uses, anti-passback) without changing anything.
+func cmdKeyCheck(ctx context.Context, e *env, args []string) error {
+	fs := newFlags(e, "keys check", "keys check --config FILE --resource R --action A [--at T] [--remote --lat X --lon Y --pin P] TEXT")
+	cfg := fs.String("config", "", "site file")
+	resource := fs.String("resource", "", "resource, e.g. gate:out-1 or locker:A-03")
+	action := fs.String("action", "", "enter, exit, open, unlock or lock")
+	at := fs.String("at", "", "decide as if at this time (default now)")
+	remote := fs.Bool("remote", false, "decide as a remote request (presence policy applies)")
+	lat := fs.Float64("lat", 0, "phone latitude for --remote")
+	lon := fs.Float64("lon", 0, "phone longitude for --remote")
+	pin := fs.String("pin", "", "PIN for --remote")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if *resource == "" || *action == "" || fs.NArg() != 1 {
+		fs.Usage()
+		return usageErr("keys check needs --config, --resource, --action and the key text")
+	}
+	f, err := loadConfig(*cfg)
+	if err != nil {
+		return err
+	}
+	var clock gateway.Clock = funcClock(e.now)
+	if *at != "" {
+		t, err := parseTime(*at, f.Site.Location)
+		if err != nil {
+			return usageErr("--at: %v", err)
+		}
+		clock = fixedClock{t}
+	}
+	db, done, err := openStore(ctx, f, false)
+	if err != nil {
+		return err
+	}
+	defer done()
+	gw, err := gateway.New(gateway.Options{Site: f.Site, Store: db, Clock: clock})
+	if err != nil {
+		return err
+	}
+	req := gateway.AccessRequest{Text: fs.Arg(0), Resource: *resource, Action: gateway.Action(*action), Channel: gateway.ChannelScanner}
+	if *remote {
+		req.Channel = gateway.ChannelRemote
+		if *lat != 0 || *lon != 0 {
+			req.Position = &gateway.Point{Lat: *lat, Lon: *lon}
+		}
+		req.PIN = *pin
+	}
+	d, err := gw.CheckKey(ctx, req)
+	if err != nil {
+		return err
+	}
+	if d.Allowed {
+		fmt.Fprintf(e.stdout, "allowed: key %s may %s %s\n", d.KeyID, *action, *resource)
+		return nil
+	}
+	fmt.Fprintf(e.stdout, "denied: %s: %s\n", d.Reason, d.Message)
+	return &exitError{code: ExitDenied}
+}
+
+// cmdAudit checks the event log's hash chain.
+func cmdAudit(ctx context.Context, e *env, args []string) error {
+	if len(args) == 0 || args[0] != "verify" {
+		return usageErr("audit needs a subcommand: verify")
+	}
+	fs := newFlags(e, "audit verify", "audit verify --config FILE | --db FILE")
+	cfg := fs.String("config", "", "site file (its store is checked)")
+	dbPath := fs.String("db", "", "database file (instead of --config)")
+	if err := parseFlags(fs, args[1:]); err != nil {
+		return err
+	}
+	path := *dbPath
+	if path == "" {
+		f, err := loadConfig(*cfg)
+		if err != nil {
+			return err
+		}
+		path = f.Store.Path
+	}
+	if _, err := os.Stat(path); err != nil {
+		return fmt.Errorf("audit verify: %w", err)
+	}
+	db, err := sqlite.Open(ctx, path, sqlite.Options{Logger: discardLogger()})
+	if err != nil {
+		return fmt.Errorf("audit verify: open %s: %w", path, err)
+	}
+	defer db.Close()
+	checked, bad, err := db.VerifyChain(ctx)
+	if bad != 0 {
+		fmt.Fprintf(e.stdout, "chain broken at seq %d (%d events checked): %v\n", bad, checked, err)
+		return &exitError{code: ExitAudit}
+	}
+	if err != nil {
+		return fmt.Errorf("audit verify: %w", err)
+	}
+	fmt.Fprintf(e.stdout, "ok: %d events, hash chain intact\n", checked)
+	return nil
+}
+
+// cmdTime records a trusted time. A running gateway reads the stored value
+// at start; the console's trust-time command updates a running one.
+func cmdTime(ctx context.Context, e *env, args []string) error {
+	if len(args) == 0 || args[0] != "trust" {
+		return usageErr("time needs a subcommand: trust")
+	}
+	fs := newFlags(e, "time trust", "time trust --config FILE [T]")
+	cfg := fs.String("config", "", "site file")
+	if err := parseFlags(fs, args[1:]); err != nil {
+		return err
+	}
+	f, err := loadConfig(*cfg)
+	if err != nil {
+		return err
+	}
+	t := e.now()
+	if fs.NArg() > 0 {
+		if t, err = parseTime(strings.Join(fs.Args(), " "), f.Site.Location); err != nil {
+			return usageErr("%v", err)
+		}
+	}
+	db, done, err := openStore(ctx, f, true)
+	if err != nil {
+		return err
+	}
+	defer done()
+	gw, err := gateway.New(gateway.Options{Site: f.Site, Store: db, Clock: funcClock(e.now)})
+	if err != nil {
+		return err
+	}
+	moved, err := gw.AdvanceTrustedTime(ctx, t, "cli")
+	if err != nil {
+		return err
+	}
+	if moved {
+		fmt.Fprintf(e.stdout, "latest trusted time is now %s\n", t.UTC().Format(time.RFC3339))
+	} else {
+		fmt.Fprintf(e.stdout, "unchanged: the stored trusted time is already at or after %s\n", t.UTC().Format(time.RFC3339))
+	}
+	return nil
+}

@@ -1,0 +1,359 @@
+package main
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/base32"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	qrcode "github.com/skip2/go-qrcode"
+
+	"github.com/lotgate/lotgate/config"
+	"github.com/lotgate/lotgate/gateway"
+	"github.com/lotgate/lotgate/gateway/keys"
+)
+
+// newFlags returns a flag set that reports errors as usage errors.
+func newFlags(e *env, name, synopsis string) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(e.stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(e.stderr, "Usage: lotgate %s\n\nFlags:\n", synopsis)
+		fs.PrintDefaults()
+	}
+	return fs
+}
+
+// parseFlags parses args; -h is not an error.
+func parseFlags(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return &exitError{code: ExitOK}
+		}
+		return &exitError{code: ExitUsage, err: err}
+	}
+	return nil
+}
+
+// loadConfig loads a site file; problems exit with ExitConfig.
+func loadConfig(path string) (*config.File, error) {
+	if path == "" {
+		return nil, usageErr("--config is required")
+	}
+	f, err := config.Load(path)
+	if err != nil {
+		return nil, &exitError{code: ExitConfig, err: err}
+	}
+	return f, nil
+}
+
+// cmdCheckConfig checks site files and prints every problem.
+func cmdCheckConfig(e *env, args []string) error {
+	fs := newFlags(e, "check-config", "check-config FILE...")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() == 0 {
+		fs.Usage()
+		return usageErr("check-config needs at least one file")
+	}
+	bad := 0
+	for _, path := range fs.Args() {
+		f, err := config.Load(path)
+		if err != nil {
+			bad++
+			var ps config.Problems
+			if errors.As(err, &ps) {
+				for _, p := range ps {
+					fmt.Fprintln(e.stdout, p.String())
+				}
+				fmt.Fprintf(e.stdout, "%s: %d problem(s)\n", path, len(ps))
+			} else {
+				fmt.Fprintf(e.stdout, "%s: %v\n", path, err)
+			}
+			continue
+		}
+		s := f.Site
+		compartments := 0
+		for _, l := range s.Lockers {
+			compartments += len(l.Compartments)
+		}
+		fmt.Fprintf(e.stdout, "%s: ok: site %s (%s), %d devices, %d lanes, %d spaces, %d compartments, %d doors, tariff %s\n",
+			path, s.ID, s.TimeZone, len(s.Devices), len(s.Lanes), len(s.Spaces), compartments, len(s.Doors), tariffVersion(s))
+	}
+	if bad > 0 {
+		return &exitError{code: ExitConfig}
+	}
+	return nil
+}
+
+func tariffVersion(s *gateway.Site) string {
+	if s.Tariff == nil {
+		return "(none)"
+	}
+	return s.Tariff.Version
+}
+
+// parseTime reads RFC 3339, or a local "2006-01-02 15:04[:05]" in loc.
+func parseTime(s string, loc *time.Location) (time.Time, error) {
+	s = strings.TrimSpace(s)
+	if t, err := time.Parse(time.RFC3339, s); err == nil {
+		return t, nil
+	}
+	for _, layout := range []string{"2006-01-02 15:04", "2006-01-02 15:04:05", "2006-01-02T15:04", "2006-01-02T15:04:05"} {
+		if t, err := time.ParseInLocation(layout, s, loc); err == nil {
+			return t, nil
+		}
+	}
+	return time.Time{}, fmt.Errorf("time %q: want RFC 3339 or \"2006-01-02 15:04\" (site-local)", s)
+}
+
+// feeJSON is the --json form of `lotgate fee`.
+type feeJSON struct {
+	Tariff   string     `json:"tariff_version"`
+	Currency string     `json:"currency"`
+	Entry    time.Time  `json:"entry"`
+	Exit     time.Time  `json:"exit"`
+	Minutes  int64      `json:"minutes"`
+	Free     bool       `json:"free"`
+	Total    int64      `json:"total"`
+	Units    []unitJSON `json:"units"`
+}
+
+type unitJSON struct {
+	Start    time.Time `json:"start"`
+	End      time.Time `json:"end"`
+	Band     string    `json:"band"`
+	Price    int64     `json:"price"`
+	Charged  int64     `json:"charged"`
+	CappedBy []string  `json:"capped_by,omitempty"`
+}
+
+// cmdFee prints the fee of a stay unit by unit, so an installer can check
+// the tariff against the sign at the entrance.
+func cmdFee(e *env, args []string) error {
+	fs := newFlags(e, "fee", "fee --config FILE --entry T --exit T [--json]")
+	cfg := fs.String("config", "", "site file")
+	entry := fs.String("entry", "", "entry time")
+	exit := fs.String("exit", "", "exit time")
+	asJSON := fs.Bool("json", false, "print JSON")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if *entry == "" || *exit == "" {
+		fs.Usage()
+		return usageErr("fee needs --entry and --exit")
+	}
+	f, err := loadConfig(*cfg)
+	if err != nil {
+		return err
+	}
+	t := f.Site.Tariff
+	if t == nil {
+		return &exitError{code: ExitConfig, err: fmt.Errorf("%s has no tariff", *cfg)}
+	}
+	in, err := parseTime(*entry, f.Site.Location)
+	if err != nil {
+		return usageErr("--entry: %v", err)
+	}
+	out, err := parseTime(*exit, f.Site.Location)
+	if err != nil {
+		return usageErr("--exit: %v", err)
+	}
+	if out.Before(in) {
+		return usageErr("--exit %s is before --entry %s", *exit, *entry)
+	}
+	b := t.Fee(in, out)
+	if *asJSON {
+		j := feeJSON{Tariff: b.Version, Currency: b.Currency, Entry: b.Entry, Exit: b.Exit,
+			Minutes: int64(out.Sub(in) / time.Minute), Free: b.Free, Total: b.Total, Units: []unitJSON{}}
+		for _, u := range b.Units {
+			j.Units = append(j.Units, unitJSON{u.Start, u.End, u.Band, u.Price, u.Charged, u.CappedBy})
+		}
+		enc := json.NewEncoder(e.stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(j)
+	}
+	fmt.Fprintf(e.stdout, "tariff %s, %s\n", b.Version, b.Currency)
+	fmt.Fprintf(e.stdout, "stay   %s → %s (%s)\n", b.Entry.Format("Mon 2006-01-02 15:04 MST"), b.Exit.Format("Mon 2006-01-02 15:04 MST"), out.Sub(in).Round(time.Second))
+	if b.Free {
+		fmt.Fprintf(e.stdout, "free   (at most %d minutes)\n", t.FreeMinutes)
+	} else {
+		tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "#\tstart\tend\tband\tprice\tcharged\tcapped by")
+		for i, u := range b.Units {
+			fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\n", i+1, u.Start.Format("01-02 15:04 MST"), u.End.Format("01-02 15:04 MST"),
+				u.Band, money(u.Price), money(u.Charged), strings.Join(u.CappedBy, ", "))
+		}
+		tw.Flush()
+	}
+	fmt.Fprintf(e.stdout, "total  %s %s\n", money(b.Total), b.Currency)
+	return nil
+}
+
+// money formats minor units with two decimals.
+func money(v int64) string {
+	sign := ""
+	if v < 0 {
+		sign, v = "-", -v
+	}
+	return fmt.Sprintf("%s%d.%02d", sign, v/100, v%100)
+}
+
+// cmdKeys dispatches the key tools.
+func cmdKeys(ctx context.Context, e *env, args []string) error {
+	if len(args) == 0 {
+		return usageErr("keys needs a subcommand: keygen, issue or check")
+	}
+	switch args[0] {
+	case "keygen":
+		return cmdKeygen(e, args[1:])
+	case "issue":
+		return cmdIssue(e, args[1:])
+	case "check":
+		return cmdKeyCheck(ctx, e, args[1:])
+	}
+	return usageErr("unknown keys subcommand %q; want keygen, issue or check", args[0])
+}
+
+// cmdKeygen makes an operator key pair.
+func cmdKeygen(e *env, args []string) error {
+	fs := newFlags(e, "keys keygen", "keys keygen [--seed-file FILE]")
+	seedFile := fs.String("seed-file", "", "also write the private seed to this file (mode 0600)")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	kid, pub, priv, err := keys.GenerateKey(rand.Reader)
+	if err != nil {
+		return fmt.Errorf("generate operator key: %w", err)
+	}
+	if *seedFile != "" {
+		if err := os.WriteFile(*seedFile, []byte(keys.EncodePrivateKey(priv)+"\n"), 0o600); err != nil {
+			return fmt.Errorf("write seed: %w", err)
+		}
+	}
+	fmt.Fprintf(e.stdout, "kid: %s\npublic_key: %s\nprivate_seed: %s\n", kid, keys.EncodePublicKey(pub), keys.EncodePrivateKey(priv))
+	fmt.Fprintln(e.stderr, "# put kid and public_key under trusted_keys in the site file; keep the seed on the key server only")
+	return nil
+}
+
+// listFlag collects a repeated or comma-separated flag.
+type listFlag []string
+
+func (l *listFlag) String() string { return strings.Join(*l, ",") }
+func (l *listFlag) Set(v string) error {
+	for _, s := range strings.Split(v, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			*l = append(*l, s)
+		}
+	}
+	return nil
+}
+
+// readSeed reads an operator private key from a seed file.
+func readSeed(path string) (ed25519.PrivateKey, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read seed: %w", err)
+	}
+	priv, err := keys.ParsePrivateKey(strings.TrimSpace(string(b)))
+	if err != nil {
+		return nil, fmt.Errorf("seed %s: %w", path, err)
+	}
+	return priv, nil
+}
+
+// cmdIssue signs a key from flags and prints its QR text.
+func cmdIssue(e *env, args []string) error {
+	fs := newFlags(e, "keys issue", "keys issue --seed-file F --site S --resource R --action A [flags]")
+	seedFile := fs.String("seed-file", "", "operator private seed file (from keys keygen)")
+	site := fs.String("site", "", "site ID")
+	keyID := fs.String("key-id", "", "key ID (default: random)")
+	holder := fs.String("holder", "", "holder account ID")
+	nick := fs.String("nickname", "", "holder nickname")
+	issuer := fs.String("issuer", "", "issuer")
+	var resources, actions listFlag
+	fs.Var(&resources, "resource", "resource or pattern, e.g. gate:out-* (repeatable)")
+	fs.Var(&actions, "action", "enter, exit, open, unlock, lock (repeatable)")
+	from := fs.String("from", "", "not valid before T")
+	until := fs.String("until", "", "expires at T")
+	tz := fs.String("tz", "UTC", "time zone for local times in --from/--until")
+	uses := fs.Int("uses", 0, "uses allowed (0 = unlimited, 1 = single-use)")
+	exempt := fs.Bool("fee-exempt", false, "sessions opened with this key pay nothing")
+	presence := fs.String("presence", "none", "remote presence policy: none, geofence, geofence_pin")
+	pin := fs.String("pin", "", "PIN for geofence_pin (stored as a salted scrypt hash)")
+	deviceKey := fs.String("device-key", "", "bind to the holder's device: its Ed25519 public key (base64)")
+	png := fs.String("png", "", "also write the QR code as a PNG image to this file")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if *seedFile == "" || *site == "" || len(resources) == 0 || len(actions) == 0 {
+		fs.Usage()
+		return usageErr("keys issue needs --seed-file, --site, --resource and --action")
+	}
+	priv, err := readSeed(*seedFile)
+	if err != nil {
+		return err
+	}
+	loc, err := time.LoadLocation(*tz)
+	if err != nil {
+		return usageErr("--tz: %v", err)
+	}
+	c := keys.Claims{KeyID: *keyID, Issuer: *issuer, Holder: *holder, Nickname: *nick, Site: *site,
+		Resources: resources, Actions: actions, Uses: *uses, FeeExempt: *exempt, IssuedAt: e.now().Truncate(time.Second)}
+	if c.KeyID == "" {
+		c.KeyID = "k-" + strings.ToLower(randomID())
+	}
+	if *from != "" {
+		if c.NotBefore, err = parseTime(*from, loc); err != nil {
+			return usageErr("--from: %v", err)
+		}
+	}
+	if *until != "" {
+		if c.Expires, err = parseTime(*until, loc); err != nil {
+			return usageErr("--until: %v", err)
+		}
+	}
+	c.Presence.Policy = *presence
+	if *pin != "" {
+		salt, err := keys.NewPINSalt(rand.Reader)
+		if err != nil {
+			return err
+		}
+		c.Presence.PINSalt, c.Presence.PINHash = salt, keys.HashPIN(*pin, salt)
+	}
+	if *deviceKey != "" {
+		if c.DeviceKey, err = keys.ParsePublicKey(*deviceKey); err != nil {
+			return usageErr("--device-key: %v", err)
+		}
+	}
+	kid := keys.DeriveKID(priv.Public().(ed25519.PublicKey))
+	cose, err := keys.Sign(c, kid, priv)
+	if err != nil {
+		return usageErr("%v", err)
+	}
+	text := keys.EncodeText(cose)
+	if *png != "" {
+		if err := qrcode.WriteFile(text, qrcode.Medium, 512, *png); err != nil {
+			return fmt.Errorf("write QR image: %w", err)
+		}
+	}
+	fmt.Fprintln(e.stdout, text)
+	fmt.Fprintf(e.stderr, "# key %s signed by kid %s (%d bytes, %d QR characters)\n", c.KeyID, kid, len(cose), len(text))
+	return nil
+}
+
+// randomID is 10 random base32 characters.
+func randomID() string {
+	b := make([]byte, 7)
+	_, _ = rand.Read(b)
+	return strings.TrimRight(base32.StdEncoding.EncodeToString(b), "=")[:10]
+}
