@@ -386,4 +386,3 @@ func decisionLine(d gateway.Decision) string {
 
 // Interface guards
 var _ gateway.Clock = funcClock(nil)
-
