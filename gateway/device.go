@@ -87,3 +87,20 @@ type CashPayment struct {
 	Amount int64     // minor units
 	At     time.Time // zero means now
 }
+
+// DeviceHealth is a device's communication health as its driver sees it.
+type DeviceHealth struct {
+	Device    string
+	Online    bool
+	LastError string    // empty when the last exchange succeeded
+	Since     time.Time // when Online last changed
+	Failures  uint64    // failed exchanges since start
+	Successes uint64    // successful exchanges since start
+}
+
+// HealthSink is told every online/offline transition of a device. The
+// *Gateway implements it and records each transition as an event. Calls
+// must not block on the driver's own locks.
+type HealthSink interface {
+	DeviceHealthChanged(ctx context.Context, h DeviceHealth)
+}

@@ -376,3 +376,14 @@ func (g *Gateway) Run(ctx context.Context, interval time.Duration) error {
 		}
 	}
 }
+
+// DeviceHealthChanged implements HealthSink: every transition is an event.
+func (g *Gateway) DeviceHealthChanged(ctx context.Context, h DeviceHealth) {
+	if !h.Online {
+		g.log.Warn("device offline", "device", h.Device, "err", h.LastError)
+	} else {
+		g.log.Info("device online", "device", h.Device)
+	}
+	g.record(ctx, EvDevice, map[string]any{"device": h.Device, "online": h.Online, "last_error": h.LastError,
+		"failures": h.Failures, "successes": h.Successes})
+}
