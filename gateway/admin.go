@@ -71,7 +71,8 @@ func (g *Gateway) OverrideLane(ctx context.Context, laneID, ref string, o Overri
 }
 
 // ResetPassback clears a key's anti-passback state (the car left while the
-// barrier was open for someone else, say).
+// barrier was open for someone else, say) and closes the key's open
+// session, marked overridden when something was still due.
 func (g *Gateway) ResetPassback(ctx context.Context, keyID string, o Override) error {
 	if err := o.validate(); err != nil {
 		return err
@@ -86,7 +87,25 @@ func (g *Gateway) ResetPassback(ctx context.Context, keyID string, o Override) e
 		if err := tx.PutKeyState(st); err != nil {
 			return err
 		}
-		return rec.add(tx, now, EvPassbackReset, map[string]any{"key_id": keyID, "operator": o.Operator, "reason": o.Reason})
+		data := map[string]any{"key_id": keyID, "operator": o.Operator, "reason": o.Reason}
+		// The car is gone: its session ends here, or entry would still
+		// refuse the key for having an open session. What it owed is
+		// listed as let through unpaid.
+		s, err := tx.OpenSessionByCredential("key:" + keyID)
+		if err == nil {
+			due, err := g.due(tx, s, now)
+			if err != nil {
+				return err
+			}
+			s.Overridden = due.Amount > 0
+			data["session_id"], data["unpaid"] = s.ID, due.Amount
+			if err := g.closeSession(tx, rec, s, now, "passback_reset"); err != nil {
+				return err
+			}
+		} else if KindOf(err) != NotFound {
+			return err
+		}
+		return rec.add(tx, now, EvPassbackReset, data)
 	})
 }
 
