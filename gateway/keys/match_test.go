@@ -83,4 +83,3 @@ func BenchmarkMatchResource(b *testing.B) {
 		MatchResource("locker:A-*", "locker:A-03")
 	}
 }
-

@@ -18,7 +18,7 @@ func TestStep(t *testing.T) {
 		{time.Unix(29, 999), 30 * time.Second, 0},
 		{time.Unix(30, 0), 30 * time.Second, 1},
 		{time.Unix(1_740_830_400, 0), 30 * time.Second, 58_027_680},
-		{time.Unix(1_740_830_400, 0), 0, 58_027_680},               // default step
+		{time.Unix(1_740_830_400, 0), 0, 58_027_680},                // default step
 		{time.Unix(1_740_830_400, 0), time.Millisecond, 58_027_680}, // under a second: default
 		{time.Unix(1_740_830_400, 0), time.Minute, 29_013_840},
 		{time.Unix(-1, 0), 30 * time.Second, -1}, // rounds down
