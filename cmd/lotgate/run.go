@@ -135,6 +135,7 @@ func (c *consoleCmds) commands() []sim.Command {
 		{Name: "epay", Usage: "<ref> <amount> [checkout-id]", Help: "apply an e-payment completion", Run: c.epay},
 		{Name: "release", Usage: "<space>", Help: "lower a space's flap when nothing is due", Run: c.release},
 		{Name: "key", Usage: "<resources> <actions> [uses]", Help: "issue a demo key (comma lists; needs the demo operator seed)", Run: c.key},
+		{Name: "present", Usage: "<lane> <text>", Help: "show a key, ticket or card at a lane's scanner; prints the decision", Run: c.present},
 		{Name: "open", Usage: "<resource> <action> <key text>", Help: "present a key for a locker, door or space", Run: c.open},
 		{Name: "override", Usage: "<lane> <reason…>", Help: "attendant opens a lane (audited)", Run: c.override},
 		{Name: "lost", Usage: "<lane>", Help: "lost ticket: open a session charged the lost-ticket fee", Run: c.lost},
@@ -258,6 +259,18 @@ func (c *consoleCmds) key(_ context.Context, args string) (string, error) {
 		return "", err
 	}
 	return keys.EncodeText(cose), nil
+}
+
+func (c *consoleCmds) present(ctx context.Context, args string) (string, error) {
+	lane, text, _ := strings.Cut(strings.TrimSpace(args), " ")
+	if lane == "" || strings.TrimSpace(text) == "" {
+		return "", errors.New("usage: present <lane> <text>")
+	}
+	d, err := c.gw.PresentAtLane(ctx, lane, text)
+	if err != nil {
+		return "", err
+	}
+	return decisionLine(d), nil
 }
 
 func (c *consoleCmds) open(ctx context.Context, args string) (string, error) {
