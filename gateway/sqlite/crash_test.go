@@ -107,7 +107,7 @@ func TestCrashSafety(t *testing.T) {
 	const runs = 20
 	for run := range runs {
 		group := run%2 == 1
-		killAfter := rng.IntN(40) // acknowledged lines before the kill; 0 kills at once
+		killAfter := rng.IntN(30) // acknowledged lines before the kill; 0 kills at once
 		cmd := exec.Command(os.Args[0], "-test.run=^$")
 		cmd.Env = append(os.Environ(), envChild+"="+path, envRun+"="+strconv.Itoa(run), envGroup+"="+map[bool]string{true: "1", false: "0"}[group])
 		var stderr bytes.Buffer

@@ -64,6 +64,10 @@ type DB struct {
 	sem    chan struct{} // per-Update transactions: the writer slot
 	closed chan struct{} // closed by Close
 	wg     sync.WaitGroup
+	// readers is held shared by View, VerifyChain and LastSeq, and
+	// exclusively by Close, so Close waits for reads in progress and a read
+	// after Close reports ErrClosed rather than a pool error.
+	readers sync.RWMutex
 
 	closeOnce sync.Once
 	closeErr  error
@@ -182,8 +186,9 @@ func (db *DB) checkWriter(ctx context.Context) error {
 }
 
 // Close stops taking Updates and Views, lets the Update in progress (and, with
-// group commit, the batch in progress) finish, refuses the queued ones with
-// ErrClosed, stops the writer goroutine and closes the database. Calling it
+// group commit, the batch in progress) and the Views in progress finish,
+// refuses the queued Updates with ErrClosed, stops the writer goroutine and
+// closes the database (checkpointing the WAL). Calling it
 // again returns the first result.
 func (db *DB) Close() error {
 	db.closeOnce.Do(func() {
@@ -193,6 +198,8 @@ func (db *DB) Close() error {
 		} else {
 			db.sem <- struct{}{} // wait for the Update in progress; never released
 		}
+		db.readers.Lock()
+		defer db.readers.Unlock()
 		// Readers first: the last connection to close (the writer)
 		// checkpoints and removes the WAL.
 		db.closeErr = errors.Join(db.r.Close(), db.w.Close())
@@ -201,6 +208,17 @@ func (db *DB) Close() error {
 		}
 	})
 	return db.closeErr
+}
+
+// startRead admits a read unless the store is closed; call the returned
+// function when the read is over.
+func (db *DB) startRead() (done func(), err error) {
+	db.readers.RLock()
+	if db.isClosed() {
+		db.readers.RUnlock()
+		return nil, closedErr()
+	}
+	return db.readers.RUnlock, nil
 }
 
 func (db *DB) isClosed() bool {

@@ -149,9 +149,11 @@ const verifyPage = 512
 // number) and err is a *ChainError saying why; badSeq is 0 when all is good.
 // An error with badSeq 0 means the log could not be read.
 func (db *DB) VerifyChain(ctx context.Context) (checked uint64, badSeq uint64, err error) {
-	if db.isClosed() {
-		return 0, 0, closedErr()
+	done, err := db.startRead()
+	if err != nil {
+		return 0, 0, err
 	}
+	defer done()
 	prev := bytes.Clone(gateway.GenesisHash)
 	var last uint64 // the last good seq
 	for {
@@ -200,9 +202,11 @@ func (db *DB) VerifyChain(ctx context.Context) (checked uint64, badSeq uint64, e
 
 // LastSeq returns the sequence number of the last event (0 when none).
 func (db *DB) LastSeq(ctx context.Context) (uint64, error) {
-	if db.isClosed() {
-		return 0, closedErr()
+	done, err := db.startRead()
+	if err != nil {
+		return 0, err
 	}
+	defer done()
 	var seq sql.NullInt64
 	if err := db.r.QueryRowContext(ctx, "SELECT max(seq) FROM events").Scan(&seq); err != nil {
 		return 0, storeErr("read last event seq", err)

@@ -258,11 +258,14 @@ func callFn(fn func(gateway.Tx) error, t *tx) (res result) {
 }
 
 // View runs fn in a read transaction (a snapshot) on the read-only pool.
-// Writes through the Tx return an Invalid error.
+// Writes through the Tx return an Invalid error. Views run concurrently with
+// each other and with Updates (WAL); fn must not call View or Update.
 func (db *DB) View(ctx context.Context, fn func(gateway.Tx) error) error {
-	if db.isClosed() {
-		return closedErr()
+	done, err := db.startRead()
+	if err != nil {
+		return err
 	}
+	defer done()
 	sqlTx, err := db.r.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
 	if err != nil {
 		return storeErr("begin read transaction", err)

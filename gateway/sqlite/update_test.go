@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 
@@ -247,8 +248,15 @@ func TestGroupBatchSavepoints(t *testing.T) {
 	cancel()
 	bg := context.Background()
 	var seenByC, seenByD int
+	newEv := func() gateway.Event {
+		return gateway.Event{Time: at(10, 0), Type: gateway.EvAccess, Data: json.RawMessage(`{}`)}
+	}
+	evB, evC, evD := newEv(), newEv(), newEv()
 	reqs := []*request{
 		{ctx: bg, fn: func(tx gateway.Tx) error { // B
+			if err := tx.AppendEvent(&evB); err != nil {
+				return err
+			}
 			return tx.PutKeyState(gateway.KeyState{KeyID: "k", Uses: 1})
 		}},
 		{ctx: bg, fn: func(tx gateway.Tx) error { // C fails after writing
@@ -264,6 +272,9 @@ func TestGroupBatchSavepoints(t *testing.T) {
 			if err := tx.PutKeyState(gateway.KeyState{KeyID: "c", Uses: 1}); err != nil {
 				return err
 			}
+			if err := tx.AppendEvent(&evC); err != nil {
+				return err
+			}
 			return errTest
 		}},
 		{ctx: cancelled, fn: func(tx gateway.Tx) error { // cancelled before its turn
@@ -275,6 +286,9 @@ func TestGroupBatchSavepoints(t *testing.T) {
 				return err
 			}
 			seenByD = s.Uses
+			if err := tx.AppendEvent(&evD); err != nil {
+				return err
+			}
 			return tx.PutKeyState(gateway.KeyState{KeyID: "d", Uses: 1})
 		}},
 		{ctx: bg, fn: func(tx gateway.Tx) error { // E panics after writing
@@ -324,6 +338,13 @@ func TestGroupBatchSavepoints(t *testing.T) {
 	if seenByC != 1 || seenByD != 1 {
 		t.Errorf("uses seen by C and D: got %d and %d; want 1 and 1", seenByC, seenByD)
 	}
+	// C's event was rolled back with its savepoint: D's follows B's, no gap.
+	if evB.Seq != 1 || evC.Seq != 2 || evD.Seq != 2 {
+		t.Errorf("event seqs of B, C (rolled back), D: got %d, %d, %d; want 1, 2, 2", evB.Seq, evC.Seq, evD.Seq)
+	}
+	if checked, bad, err := db.VerifyChain(t.Context()); err != nil || checked != 2 || bad != 0 {
+		t.Errorf("VerifyChain: got %d, %d, %v; want 2, 0, nil", checked, bad, err)
+	}
 	if got := db.Stats().Commits - commits; got != 1 {
 		t.Errorf("commits for the batch: got %d; want 1", got)
 	}
@@ -337,5 +358,72 @@ func TestGroupBatchSavepoints(t *testing.T) {
 			t.Errorf("Payment(p): %v", err)
 		}
 		return nil
+	})
+}
+
+// TestDiskFullReportedTruthfully fills the database (max_page_count on the
+// one writer connection) in the middle of an Update that swallows the error:
+// that Update must still fail, and every other Update's answer must match
+// what is stored.
+func TestDiskFullReportedTruthfully(t *testing.T) {
+	big := []byte(`"` + strings.Repeat("x", 1<<20) + `"`)
+	put := func(key string) func(gateway.Tx) error {
+		return func(tx gateway.Tx) error { return tx.PutKeyState(gateway.KeyState{KeyID: key, Uses: 1}) }
+	}
+	swallow := func(tx gateway.Tx) error {
+		err := tx.PutTariff("big", big)
+		if gateway.KindOf(err) != gateway.Unavailable {
+			t.Errorf("PutTariff on a full disk: got %v; want an Unavailable error", err)
+		}
+		// Ignoring the error: what follows must not be kept either.
+		tx.PutKeyState(gateway.KeyState{KeyID: "b", Uses: 1})
+		return nil
+	}
+	fns := map[string]func(gateway.Tx) error{"a": put("a"), "b": swallow, "c": put("c")}
+	order := []string{"a", "b", "c"}
+
+	forEachStrategy(t, func(t *testing.T, db *DB) {
+		var pages int
+		if err := db.w.QueryRow("PRAGMA page_count").Scan(&pages); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := db.w.Exec(fmt.Sprintf("PRAGMA max_page_count = %d", pages+8)); err != nil {
+			t.Fatal(err)
+		}
+		errs := map[string]error{}
+		if db.group {
+			// One batch, deterministically.
+			var reqs []*request
+			for _, k := range order {
+				reqs = append(reqs, &request{ctx: context.Background(), fn: fns[k], done: make(chan result, 1)})
+			}
+			db.runBatch(reqs)
+			for i, k := range order {
+				errs[k] = (<-reqs[i].done).err
+			}
+		} else {
+			for _, k := range order {
+				errs[k] = db.Update(context.Background(), fns[k])
+			}
+		}
+		if errs["b"] == nil {
+			t.Errorf("Update that hit a full disk: got nil; want an error")
+		}
+		mustView(t, db, func(tx gateway.Tx) error {
+			for _, k := range order {
+				s, err := tx.KeyState(k)
+				if err != nil {
+					return err
+				}
+				if stored := s.Uses == 1; stored != (errs[k] == nil) {
+					t.Errorf("key %s: Update returned %v but stored=%v", k, errs[k], stored)
+				}
+			}
+			if _, err := tx.Tariff("big"); gateway.KindOf(err) != gateway.NotFound {
+				t.Errorf("Tariff(big): got %v; want NotFound", err)
+			}
+			return nil
+		})
+		t.Logf("a: %v; b: %v; c: %v", errs["a"], errs["b"], errs["c"])
 	})
 }
