@@ -3,6 +3,7 @@ package gateway
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -349,10 +350,15 @@ func (g *Gateway) afterSettled(ctx context.Context, s Session, method PaymentMet
 	}
 }
 
-// payRef is the reference the pay station knows a session by.
+// payRef is the reference the pay station knows a session by: the one it
+// reports cash payments with (CashPayment.Ref). For a ticket that is the
+// ticket's QR text, which is what the pay station reads off the ticket.
 func payRef(s Session) string {
 	if s.Space != "" {
 		return "space:" + s.Space
+	}
+	if id, ok := strings.CutPrefix(s.Credential, "ticket:"); ok {
+		return TicketPrefix + id
 	}
 	return s.Credential
 }
