@@ -1,0 +1,71 @@
+package gateway_test
+
+import (
+	"sync"
+	"testing"
+
+	"github.com/lotgate/lotgate/gateway"
+)
+
+// TestSingleUseKeyRace shows a fresh single-use key at both exits at the
+// same instant, round after round: exactly one lane opens, the other is
+// refused used_up, and the key is counted used once.
+func TestSingleUseKeyRace(t *testing.T) {
+	h := newHarness(t)
+	const rounds = 30
+	lanes := []string{"out-1", "out-2"}
+	for round := range rounds {
+		text, id := h.mustKey(exitKey(1))
+		var (
+			wg    sync.WaitGroup
+			begin = make(chan struct{})
+			got   [2]gateway.Decision
+			errs  [2]error
+		)
+		for i, lane := range lanes {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				<-begin
+				got[i], errs[i] = h.gw.PresentAtLane(h.ctx, lane, text)
+			}()
+		}
+		close(begin)
+		wg.Wait()
+		opened := 0
+		for i, lane := range lanes {
+			if errs[i] != nil {
+				t.Fatalf("round %d, %s: %v", round, lane, errs[i])
+			}
+			switch {
+			case got[i].Allowed && got[i].Reason == gateway.ReasonOK:
+				opened++
+				h.wantBarrier("winner", lane+"-barrier", true)
+			case !got[i].Allowed && got[i].Reason == gateway.ReasonUsedUp:
+				h.wantBarrier("loser", lane+"-barrier", false)
+			default:
+				t.Errorf("round %d, %s: got %v; want allowed, or denied used_up", round, lane, got[i])
+			}
+			h.wantRecorded("round", got[i], gateway.EvAccess)
+		}
+		if opened != 1 {
+			t.Fatalf("round %d: %d lanes opened (%v, %v); want exactly 1", round, opened, got[0], got[1])
+		}
+		var st gateway.KeyState
+		if err := h.db.View(h.ctx, func(tx gateway.Tx) error {
+			var err error
+			st, err = tx.KeyState(id)
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if st.Uses != 1 {
+			t.Fatalf("round %d: key uses = %d; want 1", round, st.Uses)
+		}
+		// No car came: the open barrier lowers after the timeout.
+		h.advance(h.site.Policy.BarrierOpenTimeout)
+		for _, lane := range lanes {
+			h.wantBarrier("after the timeout", lane+"-barrier", false)
+		}
+	}
+}
