@@ -21,47 +21,44 @@ const (
 	labelCti int64 = 7 // cti: bstr, the key ID's UTF-8 bytes
 	labelCnf int64 = 8 // cnf: {1: COSE_Key} (RFC 8747)
 
-	labelVersion  = "v"     // uint, Version
-	labelSite     = "site"  // tstr
-	labelRes      = "res"   // [+ tstr]
-	labelAct      = "act"   // [+ tstr]
-	labelWin      = "win"   // [+ window]
-	labelUses     = "uses"  // uint
-	labelNick     = "nick"  // tstr
-	labelPres     = "pres"  // presence
-	labelNoFee    = "nofee" // true
-	infoPrefix    = "x-"    // informational claims, ignored by verifiers
-	winFrom       = "from"  // NumericDate
-	winUntil      = "until" // NumericDate
-	winDays       = "days"  // [+ uint 0..6]
-	winTimeOfDay  = "tod"   // [uint DayFrom, uint DayTo]
-	presPolicy    = "policy"
-	presPINHash   = "pin"
-	presPINSalt   = "salt"
-	cnfCOSEKey    = 1  // cnf map: COSE_Key
-	coseKeyKty    = 1  // COSE_Key: kty
-	coseKeyCrv    = -1 // COSE_Key: crv
-	coseKeyX      = -2 // COSE_Key: x
-	coseKtyOKP    = 1
-	coseCrvEd2551 = 6
+	labelVersion   = "v"     // uint, Version
+	labelSite      = "site"  // tstr
+	labelRes       = "res"   // [+ tstr]
+	labelAct       = "act"   // [+ tstr]
+	labelWin       = "win"   // [+ window]
+	labelUses      = "uses"  // uint
+	labelNick      = "nick"  // tstr
+	labelPres      = "pres"  // presence
+	labelNoFee     = "nofee" // true
+	infoPrefix     = "x-"    // informational claims, ignored by verifiers
+	winFrom        = "from"  // NumericDate
+	winUntil       = "until" // NumericDate
+	winDays        = "days"  // [+ uint 0..6]
+	winTimeOfDay   = "tod"   // [uint DayFrom, uint DayTo]
+	presPolicy     = "policy"
+	presPINHash    = "pin"
+	presPINSalt    = "salt"
+	cnfCOSEKey     = 1  // cnf map: COSE_Key
+	coseKeyKty     = 1  // COSE_Key: kty
+	coseKeyCrv     = -1 // COSE_Key: crv
+	coseKeyX       = -2 // COSE_Key: x
+	coseKtyOKP     = 1
+	coseCrvEd25519 = 6
 )
 
 // Limits on decoding untrusted CBOR (the fxamacker minimums are 4, 16, 16).
 const (
-	maxNesting     = 6
-	maxArrayLen    = 128
-	maxMapPairs    = 32
-	majorUint      = 0
-	majorNegInt    = 1
-	majorBytes     = 2
-	majorText      = 3
-	majorArray     = 4
-	majorMap       = 5
-	cborFalse      = 0xf4
-	cborTrue       = 0xf5
-	cborEmptyMap   = 0xa0
-	cborArrayOf3   = 0x83
-	coseSign1Tag18 = 0xd2
+	maxNesting   = 6
+	maxArrayLen  = 128
+	maxMapPairs  = 32
+	majorUint    = 0
+	majorNegInt  = 1
+	majorBytes   = 2
+	majorText    = 3
+	majorArray   = 4
+	majorMap     = 5
+	cborTrue     = 0xf5
+	cborEmptyMap = 0xa0
 )
 
 // cborModes are immutable and safe for concurrent use; they are built once.
@@ -142,7 +139,7 @@ func encodeClaims(c Claims) ([]byte, error) {
 	if c.DeviceKey != nil {
 		m[labelCnf] = map[int]any{cnfCOSEKey: map[int]any{
 			coseKeyKty: coseKtyOKP,
-			coseKeyCrv: coseCrvEd2551,
+			coseKeyCrv: coseCrvEd25519,
 			coseKeyX:   []byte(c.DeviceKey),
 		}}
 	}
@@ -506,7 +503,7 @@ func decodeCnf(raw []byte) ([]byte, error) {
 	if kty, err := decodeInt(k[int64(coseKeyKty)]); err != nil || kty != coseKtyOKP {
 		return nil, errors.New("COSE_Key: kty must be 1 (OKP)")
 	}
-	if crv, err := decodeInt(k[int64(coseKeyCrv)]); err != nil || crv != coseCrvEd2551 {
+	if crv, err := decodeInt(k[int64(coseKeyCrv)]); err != nil || crv != coseCrvEd25519 {
 		return nil, errors.New("COSE_Key: crv must be 6 (Ed25519)")
 	}
 	x, err := decodeBytes(k[int64(coseKeyX)])

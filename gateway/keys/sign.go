@@ -59,8 +59,11 @@ func Sign(c Claims, kid string, priv ed25519.PrivateKey) ([]byte, error) {
 //
 // Verify does not check time, site, resources or anything stateful: see
 // CheckTime, AllowsResource, AllowsAction and the core. It never panics and
-// is safe for concurrent use if lookup is.
+// is safe for concurrent use if lookup is. A nil lookup trusts no key.
 func Verify(data []byte, lookup func(kid string) (ed25519.PublicKey, bool)) (Claims, error) {
+	if lookup == nil {
+		lookup = func(string) (ed25519.PublicKey, bool) { return nil, false }
+	}
 	if len(data) == 0 {
 		return Claims{}, fmt.Errorf("verify key: %w: empty", ErrMalformed)
 	}
@@ -76,7 +79,7 @@ func Verify(data []byte, lookup func(kid string) (ed25519.PublicKey, bool)) (Cla
 	}
 	// The unprotected header is not signed: refusing anything in it keeps
 	// one encoding per key.
-	if len(msg.Headers.RawUnprotected) != 1 || msg.Headers.RawUnprotected[0] != 0xa0 {
+	if len(msg.Headers.RawUnprotected) != 1 || msg.Headers.RawUnprotected[0] != cborEmptyMap {
 		return Claims{}, fmt.Errorf("verify key: %w: unprotected header is not empty", ErrMalformed)
 	}
 	if _, ok := msg.Headers.Protected[cose.HeaderLabelCritical]; ok {
