@@ -30,8 +30,8 @@ const (
 	SyncNormal = "normal"
 )
 
-// Options configure Open. The zero value is the recommended setting except
-// for GroupCommit (see the package README/report for the measurements).
+// Options configure Open. Recommended: the zero value plus GroupCommit: true
+// (README.md has the measurements).
 type Options struct {
 	// Logger receives migration and commit-failure logs; nil discards.
 	Logger *slog.Logger
