@@ -199,11 +199,17 @@ func (g *Gateway) Open(ctx context.Context) error {
 	return nil
 }
 
-// Halt puts every actuator in its safe state, except that exits held open
-// by an active fire alarm stay open. It records a stopping event.
+// Halt puts every actuator in its safe state, except that exits and doors
+// held open by an active fire alarm stay open. It records a stopping event.
 func (g *Gateway) Halt(ctx context.Context) error {
 	g.mu.Lock()
 	fire := g.fire
+	fireLocks := map[string]bool{}
+	for _, ds := range g.doors {
+		if ds.fireHeld && ds.lock != "" {
+			fireLocks[ds.lock] = true
+		}
+	}
 	g.mu.Unlock()
 	var errs []error
 	for id, b := range g.act.Barriers {
@@ -215,6 +221,10 @@ func (g *Gateway) Halt(ctx context.Context) error {
 		}
 	}
 	for id, l := range g.act.Locks {
+		if fireLocks[id] {
+			// A lock's safe state is engaged: never for a fire door.
+			continue
+		}
 		if err := g.withDevice(ctx, id, l.Halt); err != nil {
 			errs = append(errs, fmt.Errorf("halt lock %s: %w", id, err))
 		}
