@@ -5,7 +5,6 @@ import (
 	"time"
 
 	"github.com/lotgate/lotgate/gateway"
-	"github.com/lotgate/lotgate/gateway/keys"
 )
 
 // The example tariff in the day band: 30-minute units at 150, the first 15
@@ -558,7 +557,3 @@ func TestFeeExemptKey(t *testing.T) {
 	h.sensor("in-1-loop", true)
 	wantDecision(t, "payer re-entry", h.present("in-1", payer), false, gateway.ReasonPassback)
 }
-
-// keyClaims is unused by the tests above but keeps the keys import honest
-// if they change.
-var _ = keys.ActionEnter
