@@ -29,23 +29,23 @@ func (f funcClock) Now() time.Time { return f() }
 // openStore opens the site's store for a tool. If the database does not
 // exist and mayCreate is false, it opens an empty throwaway store instead,
 // so that a check has no side effects.
-func openStore(ctx context.Context, f *config.File, mayCreate bool) (db *sqlite.DB, cleanup func(), err error) {
+func openStore(ctx context.Context, f *config.File, mayCreate bool) (*sqlite.DB, func(), error) {
 	path := f.Store.Path
-	cleanup = func() {}
+	removeTemp := func() {}
 	if _, statErr := os.Stat(path); errors.Is(statErr, os.ErrNotExist) && !mayCreate {
 		dir, err := os.MkdirTemp("", "lotgate-check-")
 		if err != nil {
 			return nil, nil, fmt.Errorf("make temporary store: %w", err)
 		}
 		path = filepath.Join(dir, "empty.db")
-		cleanup = func() { os.RemoveAll(dir) }
+		removeTemp = func() { os.RemoveAll(dir) }
 	}
-	db, err = sqlite.Open(ctx, path, sqlite.Options{Logger: discardLogger()})
+	db, err := sqlite.Open(ctx, path, sqlite.Options{Logger: discardLogger()})
 	if err != nil {
-		cleanup()
+		removeTemp()
 		return nil, nil, fmt.Errorf("open store %s: %w", path, err)
 	}
-	return db, func() { db.Close(); cleanup() }, nil
+	return db, func() { db.Close(); removeTemp() }, nil
 }
 
 func discardLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
