@@ -55,6 +55,20 @@ func (g *Gateway) OverrideLane(ctx context.Context, laneID, ref string, o Overri
 				if err := g.closeSession(tx, rec, s, now, "override:"+laneID); err != nil {
 					return err
 				}
+				// The key's car left: clear its anti-passback state as
+				// an exit with the key would.
+				if keyID, ok := strings.CutPrefix(s.Credential, "key:"); ok {
+					st, err := tx.KeyState(keyID)
+					if err != nil {
+						return err
+					}
+					if st.Inside {
+						st.Inside = false
+						if err := tx.PutKeyState(st); err != nil {
+							return err
+						}
+					}
+				}
 			}
 		}
 		if err := rec.add(tx, now, EvOverride, data); err != nil {
