@@ -161,7 +161,7 @@ func (g *Gateway) entryFollow(l *Lane) follow {
 			return err
 		}
 		if s.ReservationID == "" {
-			state, err := g.capacityState(tx)
+			state, _, err := g.capacityState(tx)
 			if err != nil {
 				return err
 			}
@@ -173,7 +173,7 @@ func (g *Gateway) entryFollow(l *Lane) follow {
 				*d = Deny(ReasonSiteFull)
 				return nil
 			}
-		} else if st, err := g.capacityState(tx); err != nil {
+		} else if st, _, err := g.capacityState(tx); err != nil {
 			return err
 		} else if st == Closed {
 			*d = Deny(ReasonSiteClosed)
@@ -219,34 +219,52 @@ func (g *Gateway) exitFollow(l *Lane) follow {
 }
 
 // capacityState is Closed when the site is closed, Full when the open lane
-// sessions reach the capacity, else Open.
-func (g *Gateway) capacityState(tx Tx) (CapacityState, error) {
+// sessions reach the capacity, else Open. It also returns the number of
+// open lane sessions.
+func (g *Gateway) capacityState(tx Tx) (CapacityState, int, error) {
+	n, err := g.countCars(tx)
+	if err != nil {
+		return "", 0, err
+	}
 	g.mu.Lock()
 	closed := g.closed
 	g.mu.Unlock()
-	if closed {
-		return Closed, nil
+	switch {
+	case closed:
+		return Closed, n, nil
+	case n >= g.site.Capacity.Spaces:
+		return Full, n, nil
 	}
-	n, err := tx.CountOpenSessions()
-	if err != nil {
-		return "", err
-	}
-	if n >= g.site.Capacity.Spaces {
-		return Full, nil
-	}
-	return Open, nil
+	return Open, n, nil
 }
 
-// Occupancy is the site's capacity state and the number of open sessions.
+// countCars counts the cars on the site: the open sessions that are not
+// space sessions. A car that entered through a lane and then stands on a
+// flap-lock space has both a lane session and a space session; it takes
+// one place.
+func (g *Gateway) countCars(tx Tx) (int, error) {
+	n, err := tx.CountOpenSessions()
+	if err != nil || n == 0 {
+		return n, err
+	}
+	for _, sp := range g.site.Spaces {
+		if _, err := tx.OpenSessionByCredential(sp.Resource()); err == nil {
+			n--
+		} else if KindOf(err) != NotFound {
+			return 0, err
+		}
+	}
+	return max(n, 0), nil
+}
+
+// Occupancy is the site's capacity state and the number of cars on the site
+// (open sessions other than space sessions).
 func (g *Gateway) Occupancy(ctx context.Context) (CapacityState, int, error) {
 	var st CapacityState
 	var n int
 	err := g.store.View(ctx, func(tx Tx) error {
 		var err error
-		if st, err = g.capacityState(tx); err != nil {
-			return err
-		}
-		n, err = tx.CountOpenSessions()
+		st, n, err = g.capacityState(tx)
 		return err
 	})
 	return st, n, err
