@@ -39,7 +39,8 @@ func TestCrashChild(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	db, err := sqlite.Open(ctx, f.Store.Path, sqlite.Options{})
+	// The same store settings as `lotgate run`.
+	db, err := sqlite.Open(ctx, f.Store.Path, sqlite.Options{GroupCommit: true})
 	if err != nil {
 		t.Fatal(err)
 	}
