@@ -80,7 +80,13 @@ func (g *Gateway) listCheck(id string) func(tx Tx, now time.Time) (Decision, boo
 			return Deny(ReasonExpired), false, nil
 		}
 		if !e.ValidFrom.IsZero() || !e.ValidUntil.IsZero() {
-			if trusted := g.trustedTime(context.Background()); !trusted.IsZero() && now.Before(trusted.Add(-g.site.Policy.ClockSkew)) {
+			// Read through tx: this runs inside an Update, which must not
+			// call View (as g.trustedTime may).
+			trusted, err := tx.LatestTrustedTime()
+			if err != nil {
+				return Decision{}, false, err
+			}
+			if !trusted.IsZero() && now.Before(trusted.Add(-g.site.Policy.ClockSkew)) {
 				return Deny(ReasonClockUntrusted), false, nil
 			}
 		}
