@@ -160,3 +160,25 @@ func TestLocalListFeeExempt(t *testing.T) {
 	}
 	h.wantBarrier("exit CARD", "out-2-barrier", false)
 }
+
+// TestLocalListClockUntrusted refuses a list entry with a validity period
+// while the clock is behind the trusted time; one without is unaffected.
+func TestLocalListClockUntrusted(t *testing.T) {
+	h := newHarness(t)
+	now := h.now()
+	if err := h.gw.UpdateList(h.ctx, gateway.ListUpdate{Full: true, Version: 1, Upsert: []gateway.ListEntry{
+		{ID: "PASS", Kind: "pass", Status: gateway.ListAccepted, ValidFrom: now.Add(-time.Hour), ValidUntil: now.Add(24 * time.Hour)},
+		{ID: "CARD", Kind: "rfid", Status: gateway.ListAccepted},
+	}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.gw.AdvanceTrustedTime(h.ctx, now.Add(time.Hour), "test"); err != nil {
+		t.Fatal(err)
+	}
+	d := h.present("out-1", "PASS")
+	wantDecision(t, "pass with the clock behind", d, false, gateway.ReasonClockUntrusted)
+	h.wantRecorded("pass with the clock behind", d, gateway.EvExit)
+	wantDecision(t, "card with the clock behind", h.present("out-1", "CARD"), true, gateway.ReasonOK)
+	h.clock.Advance(time.Hour)
+	wantDecision(t, "pass after the clock caught up", h.present("out-2", "PASS"), true, gateway.ReasonOK)
+}
