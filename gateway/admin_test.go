@@ -83,3 +83,48 @@ func TestCapacityCountsCarsNotSpaces(t *testing.T) {
 	}
 	wantDecision(t, "third car", d, false, gateway.ReasonSiteFull)
 }
+
+// TestBadInputs checks what happens with unknown devices, lanes and
+// references: errors of the right kind, or a recorded event, never an
+// opening.
+func TestBadInputs(t *testing.T) {
+	h := newHarness(t)
+	if _, err := h.gw.PresentAtLane(h.ctx, "nowhere", "CARD"); gateway.KindOf(err) != gateway.NotFound {
+		t.Errorf("PresentAtLane at an unknown lane: got %v; want NotFound", err)
+	}
+	if _, _, err := h.gw.IssueTicket(h.ctx, "out-1"); gateway.KindOf(err) != gateway.NotFound {
+		t.Errorf("IssueTicket at an exit: got %v; want NotFound", err)
+	}
+	if _, err := h.gw.ReleaseSpace(h.ctx, "P99"); gateway.KindOf(err) != gateway.NotFound {
+		t.Errorf("ReleaseSpace of an unknown space: got %v; want NotFound", err)
+	}
+	if _, err := h.gw.LookupSession(h.ctx, "ticket:NOSUCH"); gateway.KindOf(err) != gateway.NotFound {
+		t.Errorf("LookupSession of an unknown ticket: got %v; want NotFound", err)
+	}
+
+	before := h.lastSeq()
+	h.gw.Scanned(h.ctx, "ghost-scanner", "CARD")
+	evs := h.eventsOf(gateway.EvAccess, before)
+	if len(evs) != 1 || eventData(t, evs[0])["reason"] != string(gateway.ReasonUnknownDevice) {
+		t.Errorf("scan from an unknown scanner: events %v; want one access event with reason unknown_device", evs)
+	}
+	h.gw.SensorChanged(h.ctx, "ghost-loop", true)
+	h.gw.TicketRequested(h.ctx, "ghost-ticket")
+	if got := h.lastSeq(); got != before+1 {
+		t.Errorf("unknown sensor and ticket button: log went %d → %d; want nothing recorded", before+1, got)
+	}
+
+	// Cash for a ticket the gateway does not know is not lost: it raises
+	// an alarm the operator sees.
+	before = h.lastSeq()
+	if _, err := h.sim.PayCash(h.ctx, gateway.TicketPrefix+"NOSUCH", 300); err != nil {
+		t.Fatal(err)
+	}
+	alarms := h.eventsOf(gateway.EvAlarm, before)
+	if len(alarms) != 1 || eventData(t, alarms[0])["alarm"] != "cash_payment_unapplied" || eventData(t, alarms[0])["amount"] != 300.0 {
+		t.Errorf("cash for an unknown ticket: alarms %v; want one cash_payment_unapplied of 300", alarms)
+	}
+	for _, l := range h.site.Lanes {
+		h.wantBarrier("after bad inputs", l.Barrier, false)
+	}
+}
