@@ -29,6 +29,7 @@ type Tx interface {
 	TrustedTime
 	Reservations
 	Tariffs
+	SyncStore
 }
 
 // EventLog is the hash-chained, gap-free event log (also the outbox that
