@@ -115,13 +115,14 @@ const (
 	presenceNeedPIN // outside the geofence, policy allows a PIN, PIN given and correct
 	presencePINMissing
 	presencePINWrong
+	presencePINPending // a PIN was given; resolvePIN checks it
 )
 
-// checkPresence applies the key's presence policy to a request. The PIN
-// check is slow on purpose (a salted scrypt hash); it runs outside any
-// store transaction.
+// checkPresence applies the key's presence policy to a request. A request
+// that is not from a scanner at the site is remote: an empty Channel fails
+// closed. A PIN is left pending for resolvePIN.
 func (v *checker) checkPresence(c keys.Claims, req AccessRequest) presence {
-	if req.Channel != ChannelRemote {
+	if req.Channel == ChannelScanner {
 		return presenceOK
 	}
 	policy := c.Presence.Policy
@@ -137,10 +138,7 @@ func (v *checker) checkPresence(c keys.Claims, req AccessRequest) presence {
 	if req.PIN == "" {
 		return presencePINMissing
 	}
-	if keys.CheckPIN(req.PIN, c.Presence.PINHash, c.Presence.PINSalt) {
-		return presenceNeedPIN
-	}
-	return presencePINWrong
+	return presencePINPending
 }
 
 // checker verifies keys against a site's trusted operator keys.

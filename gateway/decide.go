@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/lotgate/lotgate/gateway/keys"
 	"time"
 )
 
@@ -41,7 +42,7 @@ func (g *Gateway) CheckKey(ctx context.Context, req AccessRequest) (Decision, er
 	if !d.Allowed {
 		return d, nil
 	}
-	pres := g.check.checkPresence(v.claims, req)
+	pres := g.resolvePIN(ctx, v.claims, req, g.check.checkPresence(v.claims, req), now)
 	err := g.store.View(ctx, func(tx Tx) error {
 		var err error
 		d, _, err = g.keyStateChecks(tx, v, req, pres, now)
@@ -53,13 +54,26 @@ func (g *Gateway) CheckKey(ctx context.Context, req AccessRequest) (Decision, er
 // Authorize decides a key presentation for a resource that is not a lane
 // (a locker compartment, a door, a space) and records the decision. On an
 // allowed decision it also unlocks the door or compartment.
+//
+// A lane's resource ("gate:out-1") is decided as at the lane (a session
+// opens or must be paid) and raises the barrier: that is a remote open from
+// the holder's phone, with the key's presence policy applied unless
+// req.Channel is ChannelScanner.
 func (g *Gateway) Authorize(ctx context.Context, req AccessRequest) (Decision, error) {
+	if ls, ok := g.laneByResource(req.Resource); ok {
+		return g.presentKeyAtLane(ctx, ls, req)
+	}
 	d, err := g.decideKey(ctx, req, nil)
 	if err != nil || !d.Allowed {
 		return d, err
 	}
-	if ds := g.doorByResource(req.Resource); ds != nil && (req.Action == ActionOpen || req.Action == ActionUnlock) {
-		g.unlockDoor(ctx, ds)
+	if ds := g.doorByResource(req.Resource); ds != nil {
+		switch req.Action {
+		case ActionOpen, ActionUnlock:
+			g.unlockDoor(ctx, ds)
+		case ActionLock:
+			g.lockDoor(ctx, ds)
+		}
 	}
 	return d, nil
 }
@@ -72,7 +86,7 @@ func (g *Gateway) decideKey(ctx context.Context, req AccessRequest, then follow)
 	v, d := g.check.verifyKey(req, now, g.trustedTime(ctx))
 	pres := presenceOK
 	if d.Allowed {
-		pres = g.check.checkPresence(v.claims, req)
+		pres = g.resolvePIN(ctx, v.claims, req, g.check.checkPresence(v.claims, req), now)
 	}
 	cred := ""
 	if v.claims.KeyID != "" {
@@ -111,7 +125,9 @@ func (g *Gateway) decideKey(ctx context.Context, req AccessRequest, then follow)
 				return errDenied
 			}
 		}
-		st.Uses++
+		if !(req.Action == ActionExit && st.Inside) {
+			st.Uses++
+		}
 		st.LastUsed = now
 		st.PINFailures = 0
 		switch req.Action {
@@ -140,6 +156,35 @@ func (g *Gateway) decideKey(ctx context.Context, req AccessRequest, then follow)
 		return Decision{}, fmt.Errorf("decide key for %s %s: %w", req.Action, req.Resource, err)
 	}
 	return d, nil
+}
+
+// resolvePIN checks a pending PIN. The hash is slow and memory-hungry on
+// purpose (scrypt, 32 MiB), so a key whose PIN is locked is refused before
+// hashing, and hashes run one at a time: a flood of PIN requests queues
+// instead of exhausting a Pi's memory. It runs outside any transaction.
+func (g *Gateway) resolvePIN(ctx context.Context, c keys.Claims, req AccessRequest, pres presence, now time.Time) presence {
+	if pres != presencePINPending {
+		return pres
+	}
+	var st KeyState
+	if err := g.store.View(ctx, func(tx Tx) error {
+		var err error
+		st, err = tx.KeyState(c.KeyID)
+		return err
+	}); err == nil && now.Before(st.PINLockedUntil) {
+		return presenceNeedPIN // keyStateChecks refuses it as pin_locked, unhashed
+	}
+	select {
+	case g.pinSem <- struct{}{}:
+	case <-ctx.Done():
+		return presencePINWrong
+	}
+	ok := keys.CheckPIN(req.PIN, c.Presence.PINHash, c.Presence.PINSalt)
+	<-g.pinSem
+	if ok {
+		return presenceNeedPIN
+	}
+	return presencePINWrong
 }
 
 // recordDenial records a denial and, for a wrong PIN, counts the failure
@@ -196,7 +241,10 @@ func (g *Gateway) keyStateChecks(tx Tx, v verified, req AccessRequest, pres pres
 	if revoked {
 		return deny(ReasonRevoked)
 	}
-	if c.Uses > 0 && st.Uses >= c.Uses {
+	// A key that entered may always leave: the exit of a visit does not
+	// take a use (a single-use key is one visit, in and out).
+	leaving := req.Action == ActionExit && st.Inside
+	if c.Uses > 0 && st.Uses >= c.Uses && !leaving {
 		return deny(ReasonUsedUp)
 	}
 	if req.Action == ActionEnter && st.Inside {

@@ -54,7 +54,8 @@ type Gateway struct {
 	spaces  map[string]*spaceState
 	doors   map[string]*doorState // doors and compartments, by resource
 	fire    bool
-	closed  bool // the site refuses entries
+	closed  bool          // the site refuses entries
+	pinSem  chan struct{} // one PIN hash at a time
 	// trusted caches the stored latest trusted time.
 	trusted       time.Time
 	trustedLoaded bool
@@ -104,6 +105,7 @@ func New(o Options) (*Gateway, error) {
 		doors:     map[string]*doorState{},
 		devLk:     map[string]*sync.Mutex{},
 		closed:    o.Site.Capacity.Closed,
+		pinSem:    make(chan struct{}, 1),
 	}
 	s := o.Site
 	for i := range s.Lanes {
@@ -167,7 +169,7 @@ func (g *Gateway) Open(ctx context.Context) error {
 		return fmt.Errorf("encode tariff %s: %w", g.site.Tariff.Version, err)
 	}
 	now := g.clock.Now()
-	var open []Session
+	settled := map[string]bool{} // open space sessions with nothing due
 	err = g.update(ctx, func(tx Tx, rec *recorder) error {
 		if _, err := tx.Tariff(g.site.Tariff.Version); KindOf(err) == NotFound {
 			if err := tx.PutTariff(g.site.Tariff.Version, doc); err != nil {
@@ -176,9 +178,19 @@ func (g *Gateway) Open(ctx context.Context) error {
 		} else if err != nil {
 			return err
 		}
-		open, err = tx.OpenSessions()
+		open, err := tx.OpenSessions()
 		if err != nil {
 			return err
+		}
+		for _, s := range open {
+			if s.Space == "" {
+				continue
+			}
+			d, err := g.due(tx, s, now)
+			if err != nil {
+				return err
+			}
+			settled[s.Space] = d.Amount == 0
 		}
 		return rec.add(tx, now, EvGatewayStarted, map[string]any{
 			"site": g.site.ID, "tariff_version": g.site.Tariff.Version, "open_sessions": len(open),
@@ -187,12 +199,17 @@ func (g *Gateway) Open(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("open gateway: %w", err)
 	}
+	// A restored space session starts with its flap believed down (Halt
+	// lowered it) and its sensor unknown. A settled one is released; an
+	// unsettled one has its flap raised again once the sensor reports the
+	// car still there, or is closed as left unpaid once it reports the
+	// space empty (see tickSpaces). Drivers report every sensor's state at
+	// start (see Inputs).
 	g.mu.Lock()
-	for _, s := range open {
-		if sp, ok := g.spaces[s.Space]; ok && s.Space != "" {
-			sp.session = s.ID
-			sp.flapUp = !s.Overridden && s.PaidAt.IsZero()
-			sp.released = !sp.flapUp
+	for id, ok := range settled {
+		if sp, found := g.spaces[id]; found {
+			sp.restored = true
+			sp.released = ok
 		}
 	}
 	g.mu.Unlock()

@@ -3,6 +3,7 @@ package gateway
 import (
 	"context"
 	"errors"
+	"strings"
 	"time"
 )
 
@@ -37,23 +38,66 @@ func (g *Gateway) PresentAtLane(ctx context.Context, laneID, text string) (Decis
 		return Decision{}, Errorf(NotFound, "no lane %q", laneID)
 	}
 	l := ls.lane
-	var then follow
-	if l.Direction == Entry {
-		then = g.entryFollow(l)
-	} else {
-		then = g.exitFollow(l)
-	}
+	then := g.laneFollow(l)
 	var d Decision
 	var err error
 	kind, value := classify(text)
 	switch kind {
 	case credKey:
-		d, err = g.decideKey(ctx, AccessRequest{Text: text, Resource: l.Resource(), Action: l.Action(), Channel: ChannelScanner}, then)
+		return g.presentKeyAtLane(ctx, ls, AccessRequest{Text: text, Action: l.Action(), Channel: ChannelScanner})
 	case credTicket:
-		d, err = g.decideCredential(ctx, l, "ticket:"+value, nil, then)
+		check := func(Tx, time.Time) (Decision, bool, error) { return Allow(), false, nil }
+		if l.Direction == Entry {
+			// Tickets are printed at the entry, never read there.
+			check = func(Tx, time.Time) (Decision, bool, error) { return Deny(ReasonWrongLane), false, nil }
+		}
+		d, err = g.decideCredential(ctx, l, "ticket:"+value, check, then)
 	default:
 		d, err = g.decideCredential(ctx, l, "list:"+value, g.listCheck(value), then)
 	}
+	if err != nil {
+		return Decision{}, err
+	}
+	if d.Allowed {
+		g.raise(ctx, ls)
+	}
+	return d, nil
+}
+
+// laneFollow is the session part of a decision at the lane.
+func (g *Gateway) laneFollow(l *Lane) follow {
+	if l.Direction == Entry {
+		return g.entryFollow(l)
+	}
+	return g.exitFollow(l)
+}
+
+// laneByResource finds the lane a "gate:<lane>" resource names.
+func (g *Gateway) laneByResource(res string) (*laneState, bool) {
+	id, ok := strings.CutPrefix(res, "gate:")
+	if !ok {
+		return nil, false
+	}
+	ls, ok := g.lanes[id]
+	return ls, ok
+}
+
+// presentKeyAtLane decides a key for a lane (from its scanner, or remotely)
+// and raises the barrier when allowed. The resource and, when empty, the
+// action are the lane's.
+func (g *Gateway) presentKeyAtLane(ctx context.Context, ls *laneState, req AccessRequest) (Decision, error) {
+	req.Resource = ls.lane.Resource()
+	if req.Action == "" {
+		req.Action = ls.lane.Action()
+	}
+	if req.Action != ls.lane.Action() {
+		d := Deny(ReasonActionNotAllowed)
+		seq, err := g.recordDenial(ctx, accessData{Resource: req.Resource, Action: req.Action, Channel: req.Channel,
+			Reason: d.Reason}, "", false, g.clock.Now())
+		d.Seq = seq
+		return d, err
+	}
+	d, err := g.decideKey(ctx, req, g.laneFollow(ls.lane))
 	if err != nil {
 		return Decision{}, err
 	}
@@ -336,8 +380,12 @@ func (g *Gateway) raise(ctx context.Context, ls *laneState) {
 // lowerIfSafe lowers a lane's barrier unless its loop sees a vehicle or a
 // fire alarm holds it open. The check is repeated while holding the
 // device's command lock, right before the command.
-func (g *Gateway) lowerIfSafe(ctx context.Context, ls *laneState) {
-	if !g.mayLower(ls) {
+//
+// why, when not nil, is re-checked together with the safety conditions: a
+// timer that decided to lower must not lower a barrier that rose again for
+// the next car meanwhile.
+func (g *Gateway) lowerIfSafe(ctx context.Context, ls *laneState, why func(*laneState) bool) {
+	if !g.mayLower(ls, why) {
 		return
 	}
 	b := g.act.Barriers[ls.lane.Barrier]
@@ -346,7 +394,7 @@ func (g *Gateway) lowerIfSafe(ctx context.Context, ls *laneState) {
 	}
 	lowered := false
 	err := g.withDevice(ctx, ls.lane.Barrier, func(ctx context.Context) error {
-		if !g.mayLower(ls) {
+		if !g.mayLower(ls, why) {
 			return nil
 		}
 		g.mu.Lock()
@@ -364,11 +412,14 @@ func (g *Gateway) lowerIfSafe(ctx context.Context, ls *laneState) {
 	}
 }
 
-func (g *Gateway) mayLower(ls *laneState) bool {
+func (g *Gateway) mayLower(ls *laneState, why func(*laneState) bool) bool {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	return ls.up && !ls.occupied && !(g.fire && g.fireHolds(ls.lane.Barrier))
+	return ls.up && !ls.occupied && !(g.fire && g.fireHolds(ls.lane.Barrier)) && (why == nil || why(ls))
 }
+
+// carPassed: a vehicle was on the loop since the barrier rose.
+func carPassed(ls *laneState) bool { return ls.carSeen }
 
 // loopChanged handles a lane's loop detector.
 func (g *Gateway) loopChanged(ctx context.Context, ls *laneState, occupied bool) {
@@ -383,23 +434,26 @@ func (g *Gateway) loopChanged(ctx context.Context, ls *laneState, occupied bool)
 	}
 	g.mu.Unlock()
 	if passed {
-		g.lowerIfSafe(ctx, ls)
+		g.lowerIfSafe(ctx, ls, carPassed)
 	}
 }
 
 // tickLanes lowers barriers that were raised but no vehicle passed within
 // the open timeout.
 func (g *Gateway) tickLanes(ctx context.Context, now time.Time) {
+	expired := func(ls *laneState) bool {
+		return ls.carSeen || now.Sub(ls.raisedAt) >= g.site.Policy.BarrierOpenTimeout
+	}
 	var due []*laneState
 	g.mu.Lock()
 	for _, ls := range g.lanes {
-		if ls.up && !ls.occupied && (ls.carSeen || now.Sub(ls.raisedAt) >= g.site.Policy.BarrierOpenTimeout) {
+		if ls.up && !ls.occupied && expired(ls) {
 			due = append(due, ls)
 		}
 	}
 	g.mu.Unlock()
 	for _, ls := range due {
-		g.lowerIfSafe(ctx, ls)
+		g.lowerIfSafe(ctx, ls, expired)
 	}
 }
 

@@ -15,12 +15,16 @@ import (
 // is ready for the next car.
 type spaceState struct {
 	space        *Space
+	known        bool // the sensor has reported since start
 	present      bool
 	presentSince time.Time
 	emptySince   time.Time
 	flapUp       bool
 	released     bool
-	session      string
+	// restored marks a session carried over a restart (or a fire alarm)
+	// with its flap down: a car that leaves it is let go, and the session
+	// closes with what it still owed listed as unpaid.
+	restored bool
 }
 
 // doorState is the live state of a door or compartment. Guarded by
@@ -70,10 +74,10 @@ func (g *Gateway) occupancyChanged(sp *spaceState, present bool) {
 	now := g.clock.Now()
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if present == sp.present {
+	if sp.known && present == sp.present {
 		return
 	}
-	sp.present = present
+	sp.known, sp.present = true, present
 	if present {
 		sp.presentSince = now
 	} else {
@@ -91,12 +95,15 @@ func (g *Gateway) tickSpaces(ctx context.Context, now time.Time) {
 	var jobs []job
 	g.mu.Lock()
 	for _, sp := range g.spaces {
+		emptied := sp.known && !sp.present && now.Sub(sp.emptySince) >= sp.space.EmptyFor
 		switch {
-		case sp.released:
-			if !sp.present && now.Sub(sp.emptySince) >= sp.space.EmptyFor {
+		case sp.released || sp.restored:
+			if emptied {
 				jobs = append(jobs, job{sp: sp})
+			} else if !sp.released && sp.present && now.Sub(sp.presentSince) >= sp.space.RaiseAfter && !g.fire {
+				jobs = append(jobs, job{sp: sp, raise: true})
 			}
-		case !sp.flapUp && sp.present && now.Sub(sp.presentSince) >= sp.space.RaiseAfter && !g.fire:
+		case !sp.flapUp && sp.known && sp.present && now.Sub(sp.presentSince) >= sp.space.RaiseAfter && !g.fire:
 			jobs = append(jobs, job{sp: sp, raise: true})
 		}
 	}
@@ -116,12 +123,10 @@ func (g *Gateway) occupySpace(ctx context.Context, sp *spaceState) {
 	since := sp.presentSince
 	g.mu.Unlock()
 	now := g.clock.Now()
-	var sid string
 	err := g.update(ctx, func(tx Tx, rec *recorder) error {
 		cred := "space:" + sp.space.ID
-		if s, err := tx.OpenSessionByCredential(cred); err == nil {
-			sid = s.ID
-			return nil
+		if _, err := tx.OpenSessionByCredential(cred); err == nil {
+			return nil // a restored session: raise its flap again
 		} else if KindOf(err) != NotFound {
 			return err
 		}
@@ -130,7 +135,6 @@ func (g *Gateway) occupySpace(ctx context.Context, sp *spaceState) {
 			return err
 		}
 		s.Space = sp.space.ID
-		sid = s.ID
 		return g.openSession(tx, rec, s, now)
 	})
 	if err != nil {
@@ -138,7 +142,7 @@ func (g *Gateway) occupySpace(ctx context.Context, sp *spaceState) {
 		return
 	}
 	g.mu.Lock()
-	sp.session, sp.flapUp = sid, true
+	sp.flapUp, sp.restored = true, false
 	g.mu.Unlock()
 	f := g.act.Flaps[sp.space.Flap]
 	var cmd func(context.Context) error
@@ -150,12 +154,24 @@ func (g *Gateway) occupySpace(ctx context.Context, sp *spaceState) {
 
 // releaseSpace lowers a space's flap after its session was settled.
 func (g *Gateway) releaseSpace(ctx context.Context, spaceID string) {
+	g.lowerFlap(ctx, spaceID, true)
+}
+
+// lowerFlap lowers a space's flap. settled says the session owes nothing
+// (released); otherwise (the fire alarm) the session stays owing and is
+// closed as left unpaid if the car goes.
+func (g *Gateway) lowerFlap(ctx context.Context, spaceID string, settled bool) {
 	sp, ok := g.spaces[spaceID]
 	if !ok {
 		return
 	}
 	g.mu.Lock()
-	sp.released, sp.flapUp = true, false
+	if settled {
+		sp.released = true
+	} else {
+		sp.restored = true
+	}
+	sp.flapUp = false
 	if !sp.present && sp.emptySince.IsZero() {
 		sp.emptySince = g.clock.Now()
 	}
@@ -191,7 +207,15 @@ func (g *Gateway) ReleaseSpace(ctx context.Context, spaceID string) (Decision, e
 }
 
 // finishSpace closes the session of a released space that stayed empty.
+//
+// The fee is reckoned at the moment the space emptied. A car that left
+// owing something (an overstay past the exit grace, or a car let go by the
+// fire alarm or while the gateway was down) is closed as overridden, so it
+// is listed among the exits let through unpaid, and an alarm is recorded.
 func (g *Gateway) finishSpace(ctx context.Context, sp *spaceState, now time.Time) {
+	g.mu.Lock()
+	left := sp.emptySince
+	g.mu.Unlock()
 	err := g.update(ctx, func(tx Tx, rec *recorder) error {
 		s, err := tx.OpenSessionByCredential("space:" + sp.space.ID)
 		if KindOf(err) == NotFound {
@@ -200,14 +224,27 @@ func (g *Gateway) finishSpace(ctx context.Context, sp *spaceState, now time.Time
 		if err != nil {
 			return err
 		}
-		return g.closeSession(tx, rec, s, now, "space_empty")
+		d, err := g.due(tx, s, left)
+		if err != nil {
+			return err
+		}
+		how := "space_empty"
+		if d.Amount > 0 {
+			how = "left_unpaid"
+			s.Overridden = true
+			if err := rec.add(tx, now, EvAlarm, map[string]any{"alarm": "left_unpaid", "space": sp.space.ID,
+				"session_id": s.ID, "unpaid": d.Amount, "left_at": left}); err != nil {
+				return err
+			}
+		}
+		return g.closeSession(tx, rec, s, left, how)
 	})
 	if err != nil {
 		g.log.Error("close space session", "space", sp.space.ID, "err", err)
 		return
 	}
 	g.mu.Lock()
-	sp.released, sp.session = false, ""
+	sp.released, sp.restored = false, false
 	g.mu.Unlock()
 }
 
@@ -323,13 +360,13 @@ func (g *Gateway) fireAlarm(ctx context.Context, active bool) {
 	g.mu.Unlock()
 	g.record(ctx, EvFireAlarm, map[string]any{"active": active})
 	for _, id := range flaps {
-		g.releaseSpace(ctx, id)
+		g.lowerFlap(ctx, id, false)
 	}
 	for _, ls := range lanes {
 		if active {
 			g.raise(ctx, ls)
 		} else {
-			g.lowerIfSafe(ctx, ls)
+			g.lowerIfSafe(ctx, ls, nil)
 		}
 	}
 	for _, ds := range doors {

@@ -1,0 +1,189 @@
+package gateway_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/lotgate/lotgate/drivers/sim"
+	"github.com/lotgate/lotgate/gateway"
+	"github.com/lotgate/lotgate/gateway/keys"
+)
+
+// TestSingleUseKeyVisit: a single-use key is one visit, in and out; it
+// cannot enter a second time.
+func TestSingleUseKeyVisit(t *testing.T) {
+	h := newHarness(t)
+	c := parkKey()
+	c.Uses = 1
+	text, _ := h.mustKey(c)
+	h.sensor("in-1-loop", true)
+	wantDecision(t, "entry", h.present("in-1", text), true, gateway.ReasonOK)
+	h.sensor("in-1-loop", false)
+	h.clock.Advance(10 * time.Minute) // within the free minutes
+	wantDecision(t, "exit after entering", h.present("out-1", text), true, gateway.ReasonOK)
+	wantDecision(t, "second exit", h.present("out-2", text), false, gateway.ReasonUsedUp)
+	h.sensor("in-1-loop", true)
+	wantDecision(t, "second entry", h.present("in-1", text), false, gateway.ReasonUsedUp)
+}
+
+// TestRemoteGateOpen opens an exit from the holder's phone: the lane's
+// rules apply, the barrier rises, and the presence policy is enforced for
+// remote requests — including one that forgot to say its channel.
+func TestRemoteGateOpen(t *testing.T) {
+	h := newHarness(t)
+	c := exitKey(0)
+	c.Presence = keys.Presence{Policy: keys.PresenceGeofence}
+	text, _ := h.mustKey(c)
+	far := &gateway.Point{Lat: h.site.Geofence.Center.Lat + 0.05, Lon: h.site.Geofence.Center.Lon}
+	here := &gateway.Point{Lat: h.site.Geofence.Center.Lat, Lon: h.site.Geofence.Center.Lon}
+
+	d := h.authorize(gateway.AccessRequest{Text: text, Resource: "gate:out-1", Action: gateway.ActionExit, Channel: gateway.ChannelRemote, Position: far})
+	wantDecision(t, "remote, far away", d, false, gateway.ReasonOutsideGeofence)
+	d = h.authorize(gateway.AccessRequest{Text: text, Resource: "gate:out-1", Action: gateway.ActionExit, Position: far})
+	wantDecision(t, "no channel: treated as remote", d, false, gateway.ReasonOutsideGeofence)
+	h.wantBarrier("refused", "out-1-barrier", false)
+
+	d = h.authorize(gateway.AccessRequest{Text: text, Resource: "gate:out-1", Action: gateway.ActionExit, Channel: gateway.ChannelRemote, Position: here})
+	wantDecision(t, "remote, on site", d, true, gateway.ReasonOK)
+	h.wantBarrier("opened remotely", "out-1-barrier", true)
+
+	d = h.authorize(gateway.AccessRequest{Text: text, Resource: "gate:out-2", Action: gateway.ActionEnter, Channel: gateway.ChannelRemote, Position: here})
+	wantDecision(t, "enter at an exit lane", d, false, gateway.ReasonActionNotAllowed)
+	h.wantBarrier("wrong action", "out-2-barrier", false)
+}
+
+// TestTicketAtEntry: a ticket is printed at the entry, never read there.
+func TestTicketAtEntry(t *testing.T) {
+	h := newHarness(t)
+	ticket := h.ticket()
+	h.sensor("in-1-loop", false)
+	h.sensor("in-1-loop", true)
+	wantDecision(t, "ticket scanned at the entry", h.present("in-1", ticket), false, gateway.ReasonWrongLane)
+}
+
+// restart builds a second gateway on the same store with fresh simulated
+// devices, as after a power cut: flaps start down, sensors report their
+// state at start.
+func (h *harness) restart(t *testing.T) (*gateway.Gateway, *sim.Site) {
+	t.Helper()
+	devs, err := sim.New(h.site, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gw, err := gateway.New(gateway.Options{Site: h.site, Store: h.db, Actuators: devs.Actuators(), Clock: h.clock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	devs.Attach(gw)
+	if err := gw.Open(h.ctx); err != nil {
+		t.Fatal(err)
+	}
+	return gw, devs
+}
+
+// TestSpaceAfterRestart: an unpaid space session survives a restart. If the
+// car is still there its flap rises again; if it left while the gateway was
+// down, the session closes as left unpaid and is listed as overridden.
+func TestSpaceAfterRestart(t *testing.T) {
+	h := newHarness(t)
+	for _, id := range []string{"P01", "P02", "P03"} {
+		h.sensor(id+"-sensor", true)
+	}
+	h.advance(h.site.Spaces[0].RaiseAfter)
+	h.clock.Advance(time.Hour)
+	h.pay(gateway.PaymentIn{ID: "p03", Ref: "space:P03", Method: gateway.PayEPayment, Amount: 10000})
+	h.pay(gateway.PaymentIn{ID: "p02-part", Ref: "space:P02", Method: gateway.PayEPayment, Amount: 100})
+
+	gw, devs := h.restart(t)
+	up := func(id string) bool {
+		v, err := devs.FlapUp(id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	// At start the drivers report: P01's car is still there, P02's and
+	// P03's left while the gateway was down.
+	gw.SensorChanged(h.ctx, "P01-sensor", true)
+	gw.SensorChanged(h.ctx, "P02-sensor", false)
+	gw.SensorChanged(h.ctx, "P03-sensor", false)
+	now := h.clock.Advance(h.site.Spaces[0].RaiseAfter)
+	gw.Tick(h.ctx, now)
+	if !up("P01-flap") {
+		t.Errorf("P01: car still there after restart, flap down; want up")
+	}
+	if up("P02-flap") || up("P03-flap") {
+		t.Errorf("P02/P03 flaps up on empty spaces")
+	}
+	err := h.db.View(h.ctx, func(tx gateway.Tx) error {
+		open, err := tx.OpenSessions()
+		for _, o := range open {
+			if o.Space == "P02" || o.Space == "P03" {
+				t.Errorf("%s: session still open after the car left", o.Space)
+			}
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var unpaid int
+	for _, e := range h.eventsOf(gateway.EvAlarm, 0) {
+		if d := eventData(t, e); d["alarm"] == "left_unpaid" {
+			unpaid++
+			if d["space"] != "P02" {
+				t.Errorf("left_unpaid alarm for %v; want P02 only", d["space"])
+			}
+		}
+	}
+	if unpaid != 1 {
+		t.Errorf("left_unpaid alarms: %d; want 1 (P02, partly paid)", unpaid)
+	}
+	closed := 0
+	for _, e := range h.eventsOf(gateway.EvSessionClosed, 0) {
+		d := eventData(t, e)
+		switch d["how"] {
+		case "left_unpaid":
+			closed++
+			if d["overridden"] != true {
+				t.Errorf("left_unpaid session not marked overridden: %v", d)
+			}
+		case "space_empty":
+			closed++
+			if d["overridden"] != false {
+				t.Errorf("paid space session marked overridden: %v", d)
+			}
+		}
+	}
+	if closed != 2 {
+		t.Errorf("closed space sessions: %d; want 2 (P02 unpaid, P03 paid)", closed)
+	}
+}
+
+// TestFireAlarmSpaceUnpaid: the fire alarm lowers a flap on an unpaid
+// space; the car that leaves is listed as left unpaid, and a car that stays
+// is locked in again after the alarm.
+func TestFireAlarmSpaceUnpaid(t *testing.T) {
+	h := newHarness(t)
+	h.sensor("P01-sensor", true)
+	h.sensor("P02-sensor", true)
+	h.advance(h.site.Spaces[0].RaiseAfter)
+	h.clock.Advance(time.Hour)
+	h.sensor("fire-panel", true)
+	h.wantFlap("fire", "P01-flap", false)
+	h.wantFlap("fire", "P02-flap", false)
+	h.sensor("P01-sensor", false) // flees
+	h.advance(h.site.Spaces[0].EmptyFor)
+	h.sensor("fire-panel", false)
+	h.advance(h.site.Spaces[1].RaiseAfter)
+	h.wantFlap("after the alarm, car still there", "P02-flap", true)
+	found := false
+	for _, e := range h.eventsOf(gateway.EvSessionClosed, 0) {
+		if d := eventData(t, e); d["how"] == "left_unpaid" && d["overridden"] == true {
+			found = true
+		}
+	}
+	if !found {
+		t.Errorf("the car that left during the alarm was not closed as left_unpaid")
+	}
+}
