@@ -70,6 +70,7 @@ func cmdRun(ctx context.Context, e *env, args []string) error {
 	if err := gw.Open(ctx); err != nil {
 		return err
 	}
+	reportSensors(ctx, f, devices, gw)
 	if f.Cloud.Mode != config.CloudOff {
 		log.Warn("cloud sync is not implemented in this build: events stay in the local outbox", "mode", f.Cloud.Mode)
 	}
@@ -104,6 +105,20 @@ func cmdRun(ctx context.Context, e *env, args []string) error {
 	}
 	log.Info("lotgate stopped")
 	return nil
+}
+
+// reportSensors tells the gateway every simulated sensor's state at start,
+// so it knows, for instance, whether a restored space session's car is
+// still there.
+func reportSensors(ctx context.Context, f *config.File, devices *sim.Site, gw *gateway.Gateway) {
+	for _, d := range f.Site.Devices {
+		switch d.Kind {
+		case gateway.KindLoop, gateway.KindOccupancy, gateway.KindDoorSensor, gateway.KindFireAlarm:
+			if v, err := devices.Sensor(d.ID); err == nil {
+				gw.SensorChanged(ctx, d.ID, v)
+			}
+		}
+	}
 }
 
 // countReal counts devices whose driver is not the simulator.
