@@ -36,9 +36,12 @@ func (g *Gateway) due(tx Tx, s Session, t time.Time) (Due, error) {
 	if s.ReservationID != "" {
 		// A prepaid reservation covers its window; overstay is charged
 		// from the tariff from the reservation's end.
-		r, err := reservationByID(tx, s)
-		if err == nil && r.Prepaid {
+		r, err := tx.Reservation(s.ReservationID)
+		switch {
+		case err == nil && r.Prepaid:
 			res = &r
+		case err != nil && KindOf(err) != NotFound:
+			return Due{}, err
 		}
 	}
 	fee := func(until time.Time) int64 {
@@ -67,19 +70,6 @@ func (g *Gateway) due(tx Tx, s Session, t time.Time) (Due, error) {
 		}
 	}
 	return d, nil
-}
-
-// reservationByID finds the reservation a session matched. Reservations are
-// looked up by credential and time, which is how the session found it.
-func reservationByID(tx Tx, s Session) (Reservation, error) {
-	r, err := tx.ReservationFor(s.Credential, s.EntryAt, 24*time.Hour*365, 24*time.Hour*365)
-	if err != nil {
-		return Reservation{}, err
-	}
-	if r.ID != s.ReservationID {
-		return Reservation{}, Errorf(NotFound, "reservation %s", s.ReservationID)
-	}
-	return r, nil
 }
 
 // SessionView is a session with what it owes now.

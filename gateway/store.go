@@ -224,6 +224,8 @@ type Reservation struct {
 type Reservations interface {
 	PutReservation(r Reservation) error
 	DeleteReservation(id string) error
+	// Reservation returns a reservation by ID (NotFound if none).
+	Reservation(id string) (Reservation, error)
 	// ReservationFor returns a reservation for cred whose [From-early,
 	// Until+late] covers t (NotFound if none).
 	ReservationFor(cred string, t time.Time, early, late time.Duration) (Reservation, error)

@@ -187,3 +187,38 @@ func TestFireAlarmSpaceUnpaid(t *testing.T) {
 		t.Errorf("the car that left during the alarm was not closed as left_unpaid")
 	}
 }
+
+// TestPrepaidReservation: a prepaid reservation covers its window; overstay
+// is charged from its end. Another reservation of the same holder does not
+// confuse which one the session matched.
+func TestPrepaidReservation(t *testing.T) {
+	h := newHarness(t)
+	text, keyID := h.mustKey(parkKey())
+	now := h.now() // Wednesday 10:00
+	for _, r := range []gateway.Reservation{
+		{ID: "res-today", Credential: "key:" + keyID, From: now.Add(-5 * time.Minute), Until: now.Add(2 * time.Hour), Prepaid: true},
+		{ID: "res-tomorrow", Credential: "key:" + keyID, From: now.Add(24 * time.Hour), Until: now.Add(26 * time.Hour)},
+	} {
+		if err := h.gw.PutReservation(h.ctx, r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	h.sensor("in-1-loop", true)
+	d := h.present("in-1", text)
+	wantDecision(t, "entry", d, true, gateway.ReasonOK)
+	h.sensor("in-1-loop", false)
+	if v := h.session(d.SessionID); v.Session.ReservationID != "res-today" {
+		t.Fatalf("session matched reservation %q; want res-today", v.Session.ReservationID)
+	}
+	// 12:20 is within the late allowance (30 min) after 12:00: nothing due.
+	h.clock.Set(now.Add(2*time.Hour + 20*time.Minute))
+	if v := h.session(d.SessionID); v.Due.Amount != 0 {
+		t.Errorf("due within the late allowance: %d; want 0", v.Due.Amount)
+	}
+	// 12:40: overstay from 12:00, units 12:00 and 12:30: 300.
+	h.clock.Set(now.Add(2*time.Hour + 40*time.Minute))
+	if v := h.session(d.SessionID); v.Due.Amount != 300 {
+		t.Errorf("due for overstay: %d; want 300", v.Due.Amount)
+	}
+	wantDecision(t, "exit with overstay unpaid", h.present("out-1", text), false, gateway.ReasonPaymentDue)
+}

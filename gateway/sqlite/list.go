@@ -227,6 +227,26 @@ func (t *tx) DeleteReservation(id string) error {
 	return nil
 }
 
+// Reservation returns a reservation by ID (NotFound if none).
+func (t *tx) Reservation(id string) (gateway.Reservation, error) {
+	const op = "read reservation"
+	if err := t.check(op, false); err != nil {
+		return gateway.Reservation{}, err
+	}
+	r := gateway.Reservation{ID: id}
+	var from, until int64
+	ok, err := t.queryRow(op, `SELECT credential, space, from_at, until_at, prepaid FROM reservations WHERE id = ?`,
+		[]any{id}, &r.Credential, &r.Space, &from, &until, &r.Prepaid)
+	if err != nil {
+		return gateway.Reservation{}, err
+	}
+	if !ok {
+		return gateway.Reservation{}, notFound("no reservation %q", id)
+	}
+	r.From, r.Until = time.Unix(0, from).UTC(), time.Unix(0, until).UTC()
+	return r, nil
+}
+
 // ReservationFor returns a reservation for cred whose [From-early,
 // Until+late] covers at (NotFound if none). When several do, the one whose
 // From is closest to at wins (then the lowest ID). early and late must not be
