@@ -47,13 +47,22 @@ func (g *Gateway) PresentAtLane(ctx context.Context, laneID, text string) (Decis
 		return g.presentKeyAtLane(ctx, ls, AccessRequest{Text: text, Action: l.Action(), Channel: ChannelScanner})
 	case credTicket:
 		check := func(Tx, time.Time) (Decision, bool, error) { return Allow(), false, nil }
-		if l.Direction == Entry {
+		switch {
+		case value == "" || len(value) > maxCredentialLen:
+			check = func(Tx, time.Time) (Decision, bool, error) { return Deny(ReasonMalformed), false, nil }
+		case l.Direction == Entry:
 			// Tickets are printed at the entry, never read there.
 			check = func(Tx, time.Time) (Decision, bool, error) { return Deny(ReasonWrongLane), false, nil }
 		}
 		d, err = g.decideCredential(ctx, l, "ticket:"+value, check, then)
 	default:
-		d, err = g.decideCredential(ctx, l, "list:"+value, g.listCheck(value), then)
+		check := g.listCheck(value)
+		if value == "" || len(value) > maxCredentialLen {
+			// Not a key, not a ticket and not a sane card UID or plate.
+			check = func(Tx, time.Time) (Decision, bool, error) { return Deny(ReasonMalformed), false, nil }
+			value = ""
+		}
+		d, err = g.decideCredential(ctx, l, "list:"+value, check, then)
 	}
 	if err != nil {
 		return Decision{}, err
@@ -63,6 +72,10 @@ func (g *Gateway) PresentAtLane(ctx context.Context, laneID, text string) (Decis
 	}
 	return d, nil
 }
+
+// maxCredentialLen bounds a local-list credential (a card UID, a plate, a
+// pass number) read by a scanner.
+const maxCredentialLen = 128
 
 // laneFollow is the session part of a decision at the lane.
 func (g *Gateway) laneFollow(l *Lane) follow {
@@ -244,7 +257,7 @@ func (g *Gateway) exitFollow(l *Lane) follow {
 		now := g.clock.Now()
 		s, err := tx.OpenSessionByCredential(cred)
 		if KindOf(err) == NotFound {
-			if len(cred) > 7 && cred[:7] == "ticket:" {
+			if strings.HasPrefix(cred, "ticket:") {
 				*d = Deny(ReasonNoSession)
 			}
 			return nil

@@ -313,6 +313,9 @@ func (g *Gateway) ApplyPayment(ctx context.Context, in PaymentIn) (PaymentResult
 			"payment_id": p.ID, "session_id": s.ID, "method": p.Method, "amount": p.Amount,
 			"currency": d.Currency, "paid_total": s.Paid, "due_after": d.Amount, "settled": res.Settled,
 			"quote_id": p.QuoteID, "checkout_id": p.CheckoutID,
+			// Paid twice over (cash at the station during a phone checkout,
+			// say): the surplus is listed for the operator to refund.
+			"overpaid": max(0, s.Paid-d.Fee),
 		}); err != nil {
 			return err
 		}

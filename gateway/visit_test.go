@@ -1,6 +1,7 @@
 package gateway_test
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -221,4 +222,19 @@ func TestPrepaidReservation(t *testing.T) {
 		t.Errorf("due for overstay: %d; want 300", v.Due.Amount)
 	}
 	wantDecision(t, "exit with overstay unpaid", h.present("out-1", text), false, gateway.ReasonPaymentDue)
+}
+
+// TestBadScannerText: text that is neither a key, a ticket nor a sane
+// credential is refused as malformed and recorded; nothing opens.
+func TestBadScannerText(t *testing.T) {
+	h := newHarness(t)
+	h.sensor("out-1-loop", true)
+	for _, text := range []string{strings.Repeat("X", 5000), "LG1:not-base45!", "LGD1:", "LGT1:"} {
+		d := h.present("out-1", text)
+		if d.Allowed || d.Seq == 0 {
+			t.Errorf("text %.20q…: %v (seq %d); want a recorded denial", text, d, d.Seq)
+		}
+	}
+	wantDecision(t, "5000 X", h.present("out-1", strings.Repeat("X", 5000)), false, gateway.ReasonMalformed)
+	h.wantBarrier("after bad texts", "out-1-barrier", false)
 }
