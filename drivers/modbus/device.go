@@ -136,31 +136,44 @@ func (dev *device) run(ctx context.Context, name string, a args, confirm bool) e
 	return nil
 }
 
-// confirm reads c.Point until it shows c.Value, for at most c.Within (and
-// never past ctx's deadline).
+// confirm reads c.Point until it shows c.Value, for at most c.Within. A
+// read is never cut short by the confirm window (that would cost the
+// connection): the window is checked between reads, each bounded by ctx
+// and the bus timeout.
 func (dev *device) confirm(ctx context.Context, what string, c *Confirm) error {
 	pt := dev.Profile.Points[c.Point]
-	ctx, cancel := context.WithTimeout(ctx, c.Within)
-	defer cancel()
-	last := "no reading"
+	end := time.Now().Add(c.Within)
+	var lastRead string
+	var lastErr error
 	for {
 		v, err := dev.readRaw(ctx, pt, false)
 		switch {
 		case err == nil && v == c.Value:
 			return nil
 		case err == nil:
-			last = pt.Name + " reads " + strconv.FormatInt(v, 10)
-		case ctx.Err() == nil:
-			last = err.Error()
-		}
-		if errors.Is(err, ErrOffline) {
+			lastRead = pt.Name + " reads " + strconv.FormatInt(v, 10)
+		case errors.Is(err, ErrOffline), errors.Is(err, ErrClosed):
 			return unavailable(err, "%s", what)
+		default:
+			lastErr = err
 		}
-		t := time.NewTimer(confirmPoll)
-		select {
-		case <-t.C:
-		case <-ctx.Done():
-			t.Stop()
+		wait := min(confirmPoll, time.Until(end))
+		if ctx.Err() == nil && wait > 0 {
+			t := time.NewTimer(wait)
+			select {
+			case <-t.C:
+			case <-ctx.Done():
+				t.Stop()
+			}
+		}
+		if ctx.Err() != nil || !time.Now().Before(end) {
+			last := lastRead
+			if last == "" {
+				last = "no reading"
+				if lastErr != nil {
+					last = lastErr.Error()
+				}
+			}
 			return &gateway.Error{Kind: gateway.Unavailable,
 				Message: fmt.Sprintf("%s: %s did not read %d within %v (%s)", what, pt.Name, c.Value, c.Within, last),
 				Err:     ErrUnconfirmed}

@@ -112,6 +112,7 @@ func openScripted(tb testing.TB, s *script, in *recorder, devs ...Device) (*Driv
 // transporter seam. Frames are RTU: unit, function, data, CRC-16 (low byte
 // first); they were computed independently of goburrow.
 func TestFrames(t *testing.T) {
+	noLeaks(t)
 	pay := Device{ID: "pay", Kind: gateway.KindPayStation, Unit: 1, Profile: refPayStation()}
 	lock3 := Device{ID: "A-03-lock", Kind: gateway.KindLock, Unit: 3, Channel: 3, Profile: refLockerBoard()}
 	flap2 := Device{ID: "P02-flap", Kind: gateway.KindFlap, Unit: 4, Channel: 2, Profile: refFlapController()}
@@ -229,6 +230,7 @@ func TestFrames(t *testing.T) {
 // A poll round reads the sensors of a unit in one request when their
 // channels are close, and reads, delivers and acknowledges a payment.
 func TestFramesPoll(t *testing.T) {
+	noLeaks(t)
 	tests := []struct {
 		name   string
 		devs   []Device
@@ -317,6 +319,7 @@ func TestFramesPoll(t *testing.T) {
 // online. A transport failure closes the link and the call is retried on
 // a new one.
 func TestFramesErrors(t *testing.T) {
+	noLeaks(t)
 	lock := Device{ID: "A-03-lock", Kind: gateway.KindLock, Unit: 3, Channel: 3, Profile: refLockerBoard()}
 	s := &script{t: t, steps: []exchange{
 		{"03 05 00 02 00 00 6d e8", "03 85 02 62 91"}, // exception 2

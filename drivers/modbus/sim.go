@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	mbserver "github.com/simonvetter/modbus"
@@ -51,6 +52,13 @@ type Simulator struct {
 	addr    string
 	changed chan struct{}
 	txSeq   uint32
+
+	quit     chan struct{} // closed by Stop: ends the delays of requests in progress
+	handlers sync.WaitGroup
+
+	// busy counts requests being answered; maxBusy is the most at once.
+	// Tests check that one bus never has two requests in flight.
+	busy, maxBusy atomic.Int32
 }
 
 type simUnit struct {
@@ -61,6 +69,7 @@ type simUnit struct {
 	history   []string
 	delay     time.Duration
 	exception error
+	jammed    bool
 	shown     map[int]shown // by channel
 	settled   []string
 }
@@ -186,6 +195,7 @@ func (s *Simulator) Start(addr string) error {
 		s.mu.Lock()
 		s.server = srv
 		s.addr = bound
+		s.quit = make(chan struct{})
 		s.mu.Unlock()
 		return nil
 	}
@@ -199,16 +209,22 @@ func (s *Simulator) Addr() string {
 	return s.addr
 }
 
-// Stop closes the listener and every client connection.
+// Stop closes the listener and every client connection, and waits for
+// the requests being answered (a delayed answer is cut short).
 func (s *Simulator) Stop() error {
 	s.mu.Lock()
 	srv := s.server
 	s.server = nil
+	if srv != nil {
+		close(s.quit)
+	}
 	s.mu.Unlock()
 	if srv == nil {
 		return nil
 	}
-	return srv.Stop()
+	err := srv.Stop()
+	s.handlers.Wait()
+	return err
 }
 
 func (s *Simulator) unit(unit uint8) (*simUnit, error) {
@@ -265,6 +281,20 @@ func exceptionError(code byte) error {
 		return mbserver.ErrGWTargetFailedToRespond
 	}
 	return mbserver.ErrServerDeviceFailure
+}
+
+// SetJammed makes unit take commands without carrying them out: writes
+// are accepted, but no action's read-back point changes (a jammed flap, a
+// latch that does not release).
+func (s *Simulator) SetJammed(unit uint8, jammed bool) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	u, err := s.unit(unit)
+	if err != nil {
+		return err
+	}
+	u.jammed = jammed
+	return nil
 }
 
 // SetInput sets an input of unit (InputDoorOpen, InputVehiclePresent) for
@@ -519,7 +549,7 @@ func (s *Simulator) completeLocked(u *simUnit, name string, act *Action, ch int)
 	if pay := p.Payment; pay != nil && name == pay.Ack {
 		u.set(p.Points[pay.Flag], 0, 0)
 	}
-	if c := act.Confirm; c != nil {
+	if c := act.Confirm; c != nil && !u.jammed {
 		pt := p.Points[c.Point]
 		if s.move <= 0 {
 			u.set(pt, ch, c.Value)
@@ -542,6 +572,10 @@ type simHandler struct{ s *Simulator }
 // exception fault, and returns it locked.
 func (h *simHandler) begin(unit uint8) (*simUnit, error) {
 	s := h.s
+	if n := s.busy.Add(1); n > s.maxBusy.Load() {
+		s.maxBusy.Store(n)
+	}
+	defer s.busy.Add(-1)
 	s.mu.Lock()
 	u, ok := s.units[unit]
 	if !ok {
@@ -549,8 +583,17 @@ func (h *simHandler) begin(unit uint8) (*simUnit, error) {
 		return nil, mbserver.ErrGWTargetFailedToRespond
 	}
 	if d := u.delay; d > 0 {
+		// A slow device: the answer comes late, on purpose.
+		quit := s.quit
+		s.handlers.Add(1)
 		s.mu.Unlock()
-		time.Sleep(d) // a slow device: the server answers late, on purpose
+		t := time.NewTimer(d)
+		select {
+		case <-t.C:
+		case <-quit:
+			t.Stop()
+		}
+		s.handlers.Done()
 		s.mu.Lock()
 	}
 	if u.exception != nil {
