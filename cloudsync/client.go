@@ -1,0 +1,685 @@
+package cloudsync
+
+import (
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"slices"
+	"sync"
+	"time"
+
+	mqtt "github.com/eclipse/paho.mqtt.golang"
+
+	"github.com/lotgate/lotgate/gateway"
+)
+
+// Downlink takes the cloud's signed messages: *gateway.Sync implements it.
+type Downlink interface {
+	// Accept verifies and durably stores a message; the MQTT message is
+	// acknowledged only after it returned nil.
+	Accept(ctx context.Context, raw []byte, source string) (gateway.Outcome, error)
+	// ApplyPending applies what Accept stored.
+	ApplyPending(ctx context.Context) (int, error)
+}
+
+// Info is what up/state says besides the outbox and the link.
+type Info struct {
+	ListVersion     int64
+	TariffVersion   string
+	PaymentProvider bool   // false: the cloud said its payment provider is down
+	ProviderReason  string // why
+	Devices         []gateway.DeviceHealth
+}
+
+// Options configure a Client. Store, Downlink, Site, Broker and ClientID
+// are required.
+type Options struct {
+	Site     string // the site ID: topics are lotgate/v1/{Site}/…
+	Broker   string // tcp://host:port, ssl://host:port (TLS), ws://, wss://
+	ClientID string // stable per site: the broker keeps the session by it
+	TLS      *tls.Config
+	Username string
+	Password string
+
+	Store    gateway.Store // the event log (outbox) and the ack cursor
+	Downlink Downlink
+	// Info, when set, is called for every up/state message.
+	Info func(ctx context.Context) Info
+	// Version is the gateway's version, shown in up/state.
+	Version string
+
+	// Window bounds the events sent and not yet acknowledged by the cloud
+	// (default 256). Keep it well under the broker's per-client queue
+	// (mosquitto's max_queued_messages defaults to 1000): after days
+	// offline the gateway then never floods the broker.
+	Window int
+	// Batch is how many events are read from the store at a time
+	// (default 128).
+	Batch int
+	// AckTimeout: when events are outstanding and the cloud acknowledges
+	// nothing for this long, the cloud is "silent" and the unacknowledged
+	// events are sent again (default 60s).
+	AckTimeout time.Duration
+	// MaxReconnectInterval caps the reconnect backoff (default 45s; a
+	// random jitter of up to a tenth of it, at most 2s, is added).
+	MaxReconnectInterval time.Duration
+	// WriteTimeout bounds each write to the broker (default 10s);
+	// ConnectTimeout each connection attempt (default 10s).
+	WriteTimeout   time.Duration
+	ConnectTimeout time.Duration
+	KeepAlive      time.Duration // default 30s
+	// Poll is how often the log is checked for new events when nothing
+	// woke the drain (default 50ms). EventCommitted wakes it at once.
+	Poll time.Duration
+	// StateInterval is how often up/state is refreshed (default 30s).
+	StateInterval time.Duration
+
+	Logger *slog.Logger // discarded when nil
+	// Now is the clock for the silence timer (time.Now when nil).
+	Now func() time.Time
+}
+
+// Client keeps one site in sync with the cloud. Open starts it, Close
+// stops it. Its methods are safe for concurrent use.
+type Client struct {
+	o      Options
+	log    *slog.Logger
+	topics Topics
+	cli    mqtt.Client
+	m      *metrics
+
+	wake  chan struct{} // wakes the drain
+	inMsg queue         // down/msg
+	inAck queue         // down/ack and down/replay
+
+	mu        sync.Mutex // guards the mailbox below, written by handlers
+	connected bool
+	connEpoch uint64 // bumped on every (re)connect
+	resetFrom uint64 // a replay request: go back to this seq
+	ackedTo   uint64 // the highest ack of the latest batch of acks
+	ackGen    uint64 // bumped with every persisted batch of acks
+	degraded  []string
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	closed sync.Once
+}
+
+// queue is an unbounded FIFO of MQTT messages. Handlers push and never
+// block; the broker bounds what is unacknowledged (its receive maximum),
+// so the queue stays small.
+type queue struct {
+	mu   sync.Mutex
+	q    []mqtt.Message
+	wake chan struct{}
+}
+
+func (q *queue) push(m mqtt.Message) {
+	q.mu.Lock()
+	q.q = append(q.q, m)
+	q.mu.Unlock()
+	select {
+	case q.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (q *queue) take() []mqtt.Message {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	out := q.q
+	q.q = nil
+	return out
+}
+
+// New checks the options and builds a client; Open connects.
+func New(o Options) (*Client, error) {
+	if o.Site == "" || o.Broker == "" || o.ClientID == "" || o.Store == nil || o.Downlink == nil {
+		return nil, errors.New("cloudsync: site, broker, client ID, store and downlink are required")
+	}
+	def := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	if o.Window <= 0 {
+		o.Window = 256
+	}
+	if o.Batch <= 0 {
+		o.Batch = 128
+	}
+	def(&o.AckTimeout, 60*time.Second)
+	def(&o.MaxReconnectInterval, 45*time.Second)
+	def(&o.WriteTimeout, 10*time.Second)
+	def(&o.ConnectTimeout, 10*time.Second)
+	def(&o.KeepAlive, 30*time.Second)
+	def(&o.Poll, 50*time.Millisecond)
+	def(&o.StateInterval, 30*time.Second)
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	m := newMetrics()
+	c := &Client{o: o, log: o.Logger.With("component", "cloudsync"), topics: TopicsFor(o.Site), m: m,
+		wake: make(chan struct{}, 1), degraded: []string{DegradedBrokerUnreachable}}
+	c.inMsg.wake = make(chan struct{}, 1)
+	c.inAck.wake = make(chan struct{}, 1)
+	m.setDegraded(c.degraded)
+
+	mo := mqtt.NewClientOptions().
+		AddBroker(o.Broker).
+		SetClientID(o.ClientID).
+		SetCleanSession(false). // the broker keeps our subscription and QoS 1 messages while we are away
+		SetOrderMatters(false). // handlers run in their own goroutines; ours only enqueue
+		SetAutoAckDisabled(true).
+		SetAutoReconnect(true).
+		SetConnectRetry(true).
+		SetConnectRetryInterval(time.Second).
+		SetMaxReconnectInterval(o.MaxReconnectInterval).
+		SetConnectTimeout(o.ConnectTimeout).
+		SetWriteTimeout(o.WriteTimeout).
+		SetKeepAlive(o.KeepAlive).
+		SetPingTimeout(10 * time.Second).
+		SetResumeSubs(true).
+		SetDefaultPublishHandler(c.onMessage).
+		SetOnConnectHandler(c.onConnect).
+		SetConnectionLostHandler(c.onLost).
+		SetReconnectingHandler(c.onReconnecting)
+	will, _ := json.Marshal(State{Site: o.Site, State: "offline", Version: o.Version, Degraded: []string{DegradedBrokerUnreachable}})
+	mo.SetBinaryWill(c.topics.State, will, 1, true)
+	if o.TLS != nil {
+		mo.SetTLSConfig(o.TLS)
+	}
+	if o.Username != "" {
+		mo.SetUsername(o.Username)
+		mo.SetPassword(o.Password)
+	}
+	c.cli = mqtt.NewClient(mo)
+	return c, nil
+}
+
+// Open loads the ack cursor, applies messages stored before a restart and
+// starts connecting; it returns without waiting for the broker (the site
+// works offline).
+func (c *Client) Open(ctx context.Context) error {
+	var acked uint64
+	if err := c.o.Store.View(ctx, func(tx gateway.Tx) error {
+		var err error
+		acked, err = tx.CloudAcked()
+		return err
+	}); err != nil {
+		return fmt.Errorf("cloudsync: read ack cursor: %w", err)
+	}
+	c.m.acked.Store(acked)
+	c.ctx, c.cancel = context.WithCancel(context.WithoutCancel(ctx))
+	if n, err := c.o.Downlink.ApplyPending(c.ctx); err != nil {
+		c.log.Error("apply stored cloud messages", "err", err)
+	} else if n > 0 {
+		c.log.Info("applied cloud messages stored before a restart", "count", n)
+	}
+	c.wg.Add(3)
+	go c.drainLoop(acked)
+	go c.msgLoop()
+	go c.ackLoop()
+	c.cli.Connect() // with ConnectRetry it retries in the background
+	return nil
+}
+
+// Close stops the drain and the workers, publishes the retained offline
+// state and disconnects. Events not yet acknowledged stay in the outbox.
+func (c *Client) Close(ctx context.Context) error {
+	c.closed.Do(func() {
+		if c.cancel != nil {
+			c.cancel()
+		}
+		c.wg.Wait()
+		if c.cli.IsConnectionOpen() {
+			b, _ := json.Marshal(c.state(ctx, "offline"))
+			t := c.cli.Publish(c.topics.State, 1, true, b)
+			select {
+			case <-t.Done():
+			case <-ctx.Done():
+			case <-time.After(time.Second):
+			}
+		}
+		c.cli.Disconnect(250)
+	})
+	return nil
+}
+
+// Connected reports whether the broker connection is up.
+func (c *Client) Connected() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.connected
+}
+
+// Online reports whether the cloud can be asked now: connected and not
+// silent. Delegation uses it.
+func (c *Client) Online() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.connected && !slices.Contains(c.degraded, DegradedCloudSilent)
+}
+
+// Degraded returns the degraded modes in force.
+func (c *Client) Degraded() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return slices.Clone(c.degraded)
+}
+
+// EventCommitted implements gateway.Observer: a new event wakes the drain
+// (without it the drain polls every Options.Poll).
+func (c *Client) EventCommitted(gateway.Event) { c.poke() }
+
+func (c *Client) poke() {
+	select {
+	case c.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (c *Client) onConnect(cl mqtt.Client) {
+	c.mu.Lock()
+	c.connected = true
+	c.connEpoch++
+	c.mu.Unlock()
+	c.m.connected.Store(1)
+	c.m.connects.Add(1)
+	c.log.Info("connected to the broker", "broker", c.o.Broker)
+	// Resubscribe on every connect: a broker that lost our session (a
+	// restart without persistence) has forgotten the subscription.
+	t := cl.Subscribe(c.topics.Down, 1, nil)
+	if !t.WaitTimeout(c.o.WriteTimeout) || t.Error() != nil {
+		c.log.Error("subscribe", "topic", c.topics.Down, "err", t.Error())
+	}
+	c.poke()
+}
+
+func (c *Client) onLost(_ mqtt.Client, err error) {
+	c.mu.Lock()
+	c.connected = false
+	c.mu.Unlock()
+	c.m.connected.Store(0)
+	c.log.Warn("lost the broker", "err", err)
+	c.poke()
+}
+
+// onReconnecting adds jitter to paho's exponential backoff, so that a
+// fleet of gateways does not reconnect in step after a broker restart.
+func (c *Client) onReconnecting(mqtt.Client, *mqtt.ClientOptions) {
+	j := min(c.o.MaxReconnectInterval/10, 2*time.Second)
+	if j > 0 {
+		time.Sleep(rand.N(j))
+	}
+}
+
+// onMessage is paho's handler for everything under down/. It never
+// blocks: messages are queued for the workers.
+func (c *Client) onMessage(_ mqtt.Client, m mqtt.Message) {
+	switch m.Topic() {
+	case c.topics.Msg:
+		c.inMsg.push(m)
+	case c.topics.Ack, c.topics.Replay:
+		c.inAck.push(m)
+	default:
+		c.log.Warn("message on an unknown topic", "topic", m.Topic())
+		m.Ack()
+	}
+}
+
+// msgLoop stores each signed message (Downlink.Accept) before
+// acknowledging it to the broker, then applies what is pending.
+func (c *Client) msgLoop() {
+	defer c.wg.Done()
+	for {
+		select {
+		case <-c.ctx.Done():
+			return
+		case <-c.inMsg.wake:
+		}
+		for _, m := range c.inMsg.take() {
+			for {
+				out, err := c.o.Downlink.Accept(c.ctx, m.Payload(), "mqtt")
+				if err == nil {
+					m.Ack()
+					c.m.downlinkInc(outcomeLabel(out))
+					break
+				}
+				// Not stored: not acknowledged. Try again; the broker
+				// would redeliver after a reconnect anyway.
+				c.m.downlinkInc("error")
+				c.log.Error("store cloud message", "err", err)
+				select {
+				case <-c.ctx.Done():
+					return
+				case <-time.After(time.Second):
+				}
+			}
+		}
+		if _, err := c.o.Downlink.ApplyPending(c.ctx); err != nil && c.ctx.Err() == nil {
+			c.log.Error("apply cloud messages", "err", err)
+		}
+	}
+}
+
+func outcomeLabel(o gateway.Outcome) string {
+	switch {
+	case o.Duplicate:
+		return "duplicate"
+	case !o.Stored:
+		return "refused"
+	}
+	return "stored"
+}
+
+// ackLoop persists the cloud's acks (the highest of those queued, in one
+// transaction) and passes acks and replay requests to the drain.
+func (c *Client) ackLoop() {
+	defer c.wg.Done()
+	for {
+		select {
+		case <-c.ctx.Done():
+			return
+		case <-c.inAck.wake:
+		}
+		ms := c.inAck.take()
+		var ack uint64
+		var replay uint64
+		for _, m := range ms {
+			if m.Topic() == c.topics.Ack {
+				var a Ack
+				if err := json.Unmarshal(m.Payload(), &a); err != nil {
+					c.log.Warn("malformed ack", "err", err)
+					continue
+				}
+				ack = max(ack, a.Seq)
+			} else {
+				var r Replay
+				if err := json.Unmarshal(m.Payload(), &r); err != nil || r.From == 0 {
+					c.log.Warn("malformed replay request", "err", err)
+					continue
+				}
+				if replay == 0 || r.From < replay {
+					replay = r.From
+				}
+			}
+		}
+		if ack > 0 {
+			if err := c.persistAck(ack); err != nil {
+				c.log.Error("store cloud ack", "seq", ack, "err", err)
+				// Not acknowledged to the broker: it comes again.
+				continue
+			}
+		}
+		if replay > 0 {
+			c.m.replays.Add(1)
+			c.log.Info("cloud asked for a replay", "from", replay)
+			c.mu.Lock()
+			if c.resetFrom == 0 || replay < c.resetFrom {
+				c.resetFrom = replay
+			}
+			c.mu.Unlock()
+		}
+		for _, m := range ms {
+			m.Ack()
+		}
+		c.poke()
+	}
+}
+
+func (c *Client) persistAck(seq uint64) error {
+	var last uint64
+	err := c.o.Store.Update(c.ctx, func(tx gateway.Tx) error {
+		var err error
+		if last, _, err = tx.LastEvent(); err != nil {
+			return err
+		}
+		_, err = tx.AckCloud(min(seq, last))
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	if seq > last {
+		c.log.Warn("the cloud acknowledged events this gateway never wrote", "seq", seq, "last", last)
+	}
+	c.mu.Lock()
+	c.ackedTo = min(seq, last)
+	c.ackGen++
+	c.mu.Unlock()
+	return nil
+}
+
+// drainLoop sends events in sequence order through the window. All its
+// state is its own; handlers talk to it through the mailbox under mu.
+func (c *Client) drainLoop(acked uint64) {
+	defer c.wg.Done()
+	d := drain{c: c, base: acked, next: acked + 1, lastProgress: c.o.Now()}
+	c.mu.Lock()
+	c.ackedTo = acked
+	c.mu.Unlock()
+	poll := time.NewTicker(c.o.Poll)
+	defer poll.Stop()
+	stateTick := time.NewTicker(c.o.StateInterval)
+	defer stateTick.Stop()
+	for {
+		forceState := false
+		select {
+		case <-c.ctx.Done():
+			return
+		case <-c.wake:
+		case <-poll.C:
+		case <-stateTick.C:
+			forceState = true
+		}
+		d.step(forceState)
+	}
+}
+
+type drain struct {
+	c            *Client
+	base         uint64 // window base: acked, or replay-from minus one
+	next         uint64 // next seq to publish
+	epoch        uint64 // the connection the events up to next went out on
+	lastProgress time.Time
+	silent       bool   // the ack timer ran out; cleared by the next ack
+	ackGen       uint64 // the batch of acks last seen
+	last         uint64 // last seq in the log, as last read
+	stateEpoch   uint64
+	stateDeg     []string
+}
+
+func (d *drain) step(forceState bool) {
+	c := d.c
+	c.mu.Lock()
+	connected, epoch, reset, acked, ackGen := c.connected, c.connEpoch, c.resetFrom, c.ackedTo, c.ackGen
+	c.resetFrom = 0
+	c.mu.Unlock()
+
+	now := c.o.Now()
+	// Only a new ack moves the window: during a replay the base sits below
+	// the stored cursor until the cloud acknowledges the replayed events.
+	if ackGen != d.ackGen && acked > d.base {
+		d.base, d.lastProgress, d.silent = acked, now, false
+		c.m.acked.Store(acked)
+		if d.next <= d.base {
+			d.next = d.base + 1
+		}
+	}
+	d.ackGen = ackGen
+	if reset > 0 {
+		// A replay: send again from reset, counting the window from there.
+		d.base = min(d.base, reset-1)
+		d.next = reset
+		d.lastProgress = now
+	}
+	if connected && epoch != d.epoch {
+		// A new connection: what was in flight may be lost (a broker
+		// restarted without persistence, a full queue): go back to the
+		// first unacknowledged event. The cloud deduplicates on seq.
+		if d.next > d.base+1 {
+			c.m.resent.Add(d.next - d.base - 1)
+		}
+		d.next, d.epoch, d.lastProgress = d.base+1, epoch, now
+	}
+	if err := c.o.Store.View(c.ctx, func(tx gateway.Tx) error {
+		var err error
+		d.last, _, err = tx.LastEvent()
+		return err
+	}); err != nil {
+		if c.ctx.Err() == nil {
+			c.log.Error("read the event log", "err", err)
+		}
+		return
+	}
+	c.m.depth.Store(d.last - min(d.last, d.base))
+	if connected {
+		switch {
+		case d.next-1 == d.base:
+			d.lastProgress = now // nothing outstanding: no silence to blame on the cloud
+		case now.Sub(d.lastProgress) >= c.o.AckTimeout:
+			d.silent = true
+			c.log.Warn("the cloud acknowledges nothing: sending the unacknowledged events again",
+				"acked", d.base, "sent", d.next-1, "for", now.Sub(d.lastProgress).Round(time.Millisecond))
+			c.m.resent.Add(d.next - d.base - 1)
+			d.next, d.lastProgress = d.base+1, now
+		}
+		d.publish()
+	}
+	d.updateState(connected, d.silent, epoch, forceState)
+}
+
+// publish sends events from next while the window has room.
+func (d *drain) publish() {
+	c := d.c
+	for d.next <= d.last && d.next-1-d.base < uint64(c.o.Window) {
+		if !c.cli.IsConnectionOpen() {
+			return
+		}
+		if d.next-1 == d.base {
+			d.lastProgress = c.o.Now() // the silence timer starts with the first outstanding event
+		}
+		n := min(uint64(c.o.Batch), uint64(c.o.Window)-(d.next-1-d.base), d.last-d.next+1)
+		var evs []gateway.Event
+		if err := c.o.Store.View(c.ctx, func(tx gateway.Tx) error {
+			var err error
+			evs, err = tx.Events(d.next, int(n))
+			return err
+		}); err != nil {
+			if c.ctx.Err() == nil {
+				c.log.Error("read events", "from", d.next, "err", err)
+			}
+			return
+		}
+		if len(evs) == 0 {
+			return
+		}
+		for _, e := range evs {
+			if e.Seq != d.next {
+				c.log.Error("the event log has a gap", "want", d.next, "got", e.Seq)
+				return
+			}
+			b, err := json.Marshal(EventFrom(c.o.Site, e))
+			if err != nil {
+				c.log.Error("encode event", "seq", e.Seq, "err", err)
+				return
+			}
+			t := c.cli.Publish(c.topics.Events, 1, false, b)
+			select {
+			case <-t.Done():
+				if err := t.Error(); err != nil {
+					c.log.Warn("publish event", "seq", e.Seq, "err", err)
+					return
+				}
+			default:
+			}
+			c.m.published.Add(1)
+			d.next++
+		}
+	}
+}
+
+// updateState recomputes the degraded modes and publishes up/state on a
+// change, on a new connection and on the state timer.
+func (d *drain) updateState(connected, silent bool, epoch uint64, force bool) {
+	c := d.c
+	var deg []string
+	if !connected {
+		deg = append(deg, DegradedBrokerUnreachable)
+	} else if silent {
+		deg = append(deg, DegradedCloudSilent)
+	}
+	var info Info
+	if c.o.Info != nil {
+		info = c.o.Info(c.ctx)
+		if !info.PaymentProvider {
+			deg = append(deg, DegradedPaymentProvider)
+		}
+	}
+	c.mu.Lock()
+	changed := !slices.Equal(deg, c.degraded)
+	c.degraded = deg
+	c.mu.Unlock()
+	if changed {
+		c.m.setDegraded(deg)
+		if len(deg) > 0 {
+			c.log.Warn("degraded", "modes", deg)
+		} else {
+			c.log.Info("cloud sync healthy")
+		}
+	}
+	if !connected || !c.cli.IsConnectionOpen() {
+		return
+	}
+	if !changed && !force && epoch == d.stateEpoch {
+		return
+	}
+	d.stateEpoch = epoch
+	b, err := json.Marshal(c.stateWith(info, "online", d.last, d.base))
+	if err != nil {
+		return
+	}
+	c.cli.Publish(c.topics.State, 1, true, b)
+}
+
+// state builds up/state for Close.
+func (c *Client) state(ctx context.Context, s string) State {
+	var info Info
+	if c.o.Info != nil {
+		info = c.o.Info(ctx)
+	}
+	var last, acked uint64
+	_ = c.o.Store.View(ctx, func(tx gateway.Tx) error {
+		var err error
+		if last, _, err = tx.LastEvent(); err != nil {
+			return err
+		}
+		acked, err = tx.CloudAcked()
+		return err
+	})
+	st := c.stateWith(info, s, last, acked)
+	st.Degraded = append(st.Degraded, DegradedBrokerUnreachable)
+	return st
+}
+
+func (c *Client) stateWith(info Info, s string, last, acked uint64) State {
+	st := State{Site: c.o.Site, State: s, At: c.o.Now().UTC(), Version: c.o.Version, ListVersion: info.ListVersion,
+		TariffVersion: info.TariffVersion, LastSeq: last, AckedSeq: acked, OutboxDepth: last - min(last, acked),
+		Degraded: c.Degraded(), PaymentProvider: info.PaymentProvider || c.o.Info == nil}
+	for _, h := range info.Devices {
+		st.Devices = append(st.Devices, DeviceHealth{Device: h.Device, Online: h.Online, LastError: h.LastError, Since: h.Since})
+	}
+	if st.Degraded == nil {
+		st.Degraded = []string{}
+	}
+	return st
+}

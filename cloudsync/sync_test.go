@@ -1,0 +1,180 @@
+package cloudsync_test
+
+import (
+	"context"
+	"crypto/rand"
+	"slices"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/lotgate/lotgate/cloudsync"
+	"github.com/lotgate/lotgate/cloudsync/demo"
+	"github.com/lotgate/lotgate/gateway"
+	"github.com/lotgate/lotgate/gateway/keys"
+)
+
+// broker is a broker the conformance suite runs against.
+type broker struct {
+	url     string
+	restart func(hard bool) // stop (SIGKILL when hard) and start again on the same port
+}
+
+func mochiBroker(t *testing.T) broker {
+	b, err := demo.StartBroker("127.0.0.1:0", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := b.Addr()
+	t.Cleanup(func() { b.Close() })
+	return broker{url: b.URL(), restart: func(bool) {
+		b.Close()
+		nb, err := demo.StartBroker(addr, nil)
+		if err != nil {
+			t.Fatalf("restart mochi: %v", err)
+		}
+		b = nb
+	}}
+}
+
+func mosquittoBroker(t *testing.T) broker {
+	m := startMosquitto(t)
+	return broker{url: m.url(), restart: func(hard bool) {
+		if hard {
+			m.kill(syscall.SIGKILL)
+		} else {
+			m.kill(syscall.SIGTERM)
+		}
+		m.start()
+	}}
+}
+
+// TestConformance runs the same sync checks against the embedded broker
+// and against mosquitto: queued events drain gap-free with an intact
+// chain; signed messages are applied once, duplicates and forgeries
+// answered; replays and out-of-order acks; a broker restart mid-stream; a
+// silent cloud.
+func TestConformance(t *testing.T) {
+	for _, bk := range []struct {
+		name string
+		make func(*testing.T) broker
+	}{{"mochi", mochiBroker}, {"mosquitto", mosquittoBroker}} {
+		t.Run(bk.name, func(t *testing.T) {
+			b := bk.make(t)
+			conformance(t, b)
+		})
+	}
+}
+
+func conformance(t *testing.T, b broker) {
+	e := newEnv(t, "", nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
+	defer cancel()
+	pre := appendEvents(t, e.db, 2000) // queued while offline
+	c := e.client(b.url)
+	op := e.operator(b.url)
+	if err := op.WaitContig(ctx, pre); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the ack cursor", 10*time.Second, func() bool { return e.acked() >= pre })
+
+	// Signed messages: applied once, a duplicate delivery answered, a
+	// forgery refused, an expired command refused.
+	kid := "k-cloud-1"
+	raw, id, err := op.Sign(gateway.MsgRevocation, 0, map[string]any{"key_id": kid, "reason": "lost"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 2; i++ {
+		if err := op.SendRaw(raw); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, _, other, _ := keys.GenerateKey(rand.Reader)
+	forged, err := keys.SignMessage(keys.Message{ID: "forged-1", Type: gateway.MsgCommand, Site: e.site.ID, IssuedAt: time.Now(),
+		Expires: time.Now().Add(time.Minute), Body: []byte(`{"command":"open_barrier","lane":"out-1","operator":"x","reason":"y"}`)}, e.kid, other)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := op.SendRaw(forged); err != nil {
+		t.Fatal(err)
+	}
+	cmd, cmdID, _ := op.Sign(gateway.MsgCommand, 30*time.Second, map[string]any{"command": "open_barrier", "lane": "out-2", "operator": "attendant", "reason": "driver called"})
+	if err := op.SendRaw(cmd); err != nil {
+		t.Fatal(err)
+	}
+	if err := op.SendRaw(cmd); err != nil { // replayed command
+		t.Fatal(err)
+	}
+	waitFor(t, "the outcomes to reach the cloud", 15*time.Second, func() bool {
+		applied, refused, dup := outcomes(op.Events())
+		return applied[id] == 1 && dup[id] == 1 && applied[cmdID] == 1 && dup[cmdID] == 1 && len(refused) >= 1
+	})
+	if n := e.bars.count("out-2-barrier"); n != 1 {
+		t.Errorf("remote open: barrier raised %d times; want 1", n)
+	}
+	if n := e.bars.count("out-1-barrier"); n != 0 {
+		t.Errorf("forged command: barrier out-1 raised %d times; want 0", n)
+	}
+
+	// The cloud lost everything from seq 100 and asks for a replay: it
+	// gets it all again, in order, with the chain intact.
+	have := op.Stats().Contig
+	op.Forget(100)
+	if err := op.Replay(100); err != nil {
+		t.Fatal(err)
+	}
+	if err := op.WaitContig(ctx, have); err != nil {
+		t.Fatalf("replay: %v", err)
+	}
+	// An ack out of order (lower than the cursor) changes nothing.
+	acked := e.acked()
+	if err := op.SendAck(3); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(50 * time.Millisecond)
+	if got := e.acked(); got < acked {
+		t.Errorf("an old ack moved the cursor back: %d -> %d", acked, got)
+	}
+
+	// The broker restarts (hard) while events keep coming.
+	done := make(chan uint64)
+	go func() {
+		var last uint64
+		for i := 0; i < 20; i++ {
+			last = appendEvents(t, e.db, 100)
+			time.Sleep(10 * time.Millisecond)
+		}
+		done <- last
+	}()
+	time.Sleep(50 * time.Millisecond)
+	b.restart(true)
+	last := <-done
+	if err := op.WaitContig(ctx, last); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the ack cursor after the restart", 15*time.Second, func() bool { return e.acked() >= last })
+
+	// A silent cloud: named, then healed.
+	op.SetAcking(false)
+	appendEvents(t, e.db, 10)
+	waitFor(t, "cloud_silent", 10*time.Second, func() bool { return slices.Contains(c.Degraded(), cloudsync.DegradedCloudSilent) })
+	if c.Online() {
+		t.Errorf("Online() is true while the cloud is silent")
+	}
+	op.SetAcking(true)
+	waitFor(t, "the cloud to recover", 10*time.Second, func() bool { return len(c.Degraded()) == 0 })
+	waitFor(t, "an online up/state", 10*time.Second, func() bool {
+		st := op.Stats().State
+		return st.State == "online" && st.Site == e.site.ID && st.TariffVersion != ""
+	})
+
+	s := op.Stats()
+	if len(s.ChainErrs) > 0 {
+		t.Errorf("hash chain errors at the cloud: %v", s.ChainErrs)
+	}
+	if _, bad, err := e.db.VerifyChain(e.ctx); bad != 0 || err != nil {
+		t.Errorf("VerifyChain: bad %d, %v", bad, err)
+	}
+	t.Logf("received %d events, %d duplicates, %d out of order", s.Contig, s.Duplicates, s.OutOfOrder)
+}

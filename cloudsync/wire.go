@@ -1,0 +1,106 @@
+package cloudsync
+
+import (
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/lotgate/lotgate/gateway"
+)
+
+// TopicVersion is the first level of every topic.
+const TopicVersion = "lotgate/v1"
+
+// Topics are the MQTT topics of one site, all under lotgate/v1/{site}/.
+type Topics struct {
+	Events string // up/events: one event per message, QoS 1, JSON (Event)
+	State  string // up/state: retained, JSON (State)
+	Ack    string // down/ack: the cloud acknowledges events up to a seq (Ack)
+	Replay string // down/replay: the cloud asks for events again from a seq (Replay)
+	Msg    string // down/msg: signed operator messages (COSE_Sign1 bytes)
+	Down   string // down/#: the subscription
+}
+
+// TopicsFor returns the topics of site.
+func TopicsFor(site string) Topics {
+	p := TopicVersion + "/" + site + "/"
+	return Topics{Events: p + "up/events", State: p + "up/state", Ack: p + "down/ack", Replay: p + "down/replay",
+		Msg: p + "down/msg", Down: p + "down/#"}
+}
+
+// Event is an event on up/events. Hashes are lowercase hex; data is the
+// event's JSON as stored. The cloud deduplicates on seq and can verify
+// the chain with gateway.ChainHash.
+type Event struct {
+	Site     string          `json:"site"`
+	Seq      uint64          `json:"seq"`
+	Time     time.Time       `json:"time"`
+	Type     string          `json:"type"`
+	Data     json.RawMessage `json:"data"`
+	PrevHash string          `json:"prev_hash"`
+	Hash     string          `json:"hash"`
+}
+
+// EventFrom maps a gateway event to the wire.
+func EventFrom(site string, e gateway.Event) Event {
+	return Event{Site: site, Seq: e.Seq, Time: e.Time, Type: string(e.Type), Data: e.Data,
+		PrevHash: hex.EncodeToString(e.PrevHash), Hash: hex.EncodeToString(e.Hash)}
+}
+
+// Gateway maps a wire event back to a gateway event.
+func (e Event) Gateway() (gateway.Event, error) {
+	prev, err := hex.DecodeString(e.PrevHash)
+	if err != nil {
+		return gateway.Event{}, fmt.Errorf("event %d prev_hash: %w", e.Seq, err)
+	}
+	h, err := hex.DecodeString(e.Hash)
+	if err != nil {
+		return gateway.Event{}, fmt.Errorf("event %d hash: %w", e.Seq, err)
+	}
+	return gateway.Event{Seq: e.Seq, Time: e.Time, Type: gateway.EventType(e.Type), Data: e.Data, PrevHash: prev, Hash: h}, nil
+}
+
+// Ack is the cloud's acknowledgement on down/ack: every event up to and
+// including Seq has reached the cloud.
+type Ack struct {
+	Seq uint64 `json:"seq"`
+}
+
+// Replay is the cloud's request on down/replay to send events again from
+// From on.
+type Replay struct {
+	From uint64 `json:"from"`
+}
+
+// Degraded modes, as named in up/state, metrics and logs.
+const (
+	DegradedBrokerUnreachable = "broker_unreachable"    // no connection to the broker
+	DegradedCloudSilent       = "cloud_silent"          // connected, but the cloud acknowledges nothing
+	DegradedPaymentProvider   = "payment_provider_down" // the cloud says its payment provider is down
+)
+
+// State is the retained message on up/state.
+type State struct {
+	Site          string    `json:"site"`
+	State         string    `json:"state"` // "online" or "offline"
+	At            time.Time `json:"at"`
+	Version       string    `json:"version,omitempty"`
+	ListVersion   int64     `json:"list_version"`
+	TariffVersion string    `json:"tariff_version,omitempty"`
+	LastSeq       uint64    `json:"last_seq"`
+	AckedSeq      uint64    `json:"acked_seq"`
+	OutboxDepth   uint64    `json:"outbox_depth"`
+	Degraded      []string  `json:"degraded"`
+	// PaymentProvider is false when the cloud said its provider is down.
+	PaymentProvider bool           `json:"payment_provider"`
+	Devices         []DeviceHealth `json:"devices,omitempty"`
+}
+
+// DeviceHealth is a device's health in up/state.
+type DeviceHealth struct {
+	Device    string    `json:"device"`
+	Online    bool      `json:"online"`
+	LastError string    `json:"last_error,omitempty"`
+	Since     time.Time `json:"since"`
+}
