@@ -178,3 +178,35 @@ func conformance(t *testing.T, b broker) {
 	}
 	t.Logf("received %d events, %d duplicates, %d out of order", s.Contig, s.Duplicates, s.OutOfOrder)
 }
+
+// TestDrain100kIntoMosquitto reconnects a gateway with 100,000 queued
+// events to a mosquitto limited to 1,000 queued messages per client, with
+// the cloud's consumer away for part of the drain: every event arrives,
+// gap-free, with the chain intact, and the outbox empties.
+func TestDrain100kIntoMosquitto(t *testing.T) {
+	n := 100_000
+	if testing.Short() {
+		n = 20_000
+	}
+	m := startMosquitto(t)
+	e := newEnv(t, "", nil)
+	last := appendEvents(t, e.db, n)
+	op := e.operator(m.url())
+	op.Close() // the cloud's session stays on the broker, its queue capped at 1000
+	start := time.Now()
+	e.client(m.url(), func(o *cloudsync.Options) { o.Window = 500 })
+	time.Sleep(300 * time.Millisecond) // the gateway fills its window while the cloud is away
+	op = e.operator(m.url())
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Second)
+	defer cancel()
+	if err := op.WaitContig(ctx, last); err != nil {
+		t.Fatal(err)
+	}
+	took := time.Since(start)
+	waitFor(t, "the outbox to empty", 10*time.Second, func() bool { return e.acked() == last })
+	s := op.Stats()
+	if len(s.ChainErrs) > 0 {
+		t.Errorf("chain errors: %v", s.ChainErrs[:min(5, len(s.ChainErrs))])
+	}
+	t.Logf("%d events in %v (%.0f events/s), %d duplicates", last, took.Round(time.Millisecond), float64(last)/took.Seconds(), s.Duplicates)
+}
