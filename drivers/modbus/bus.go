@@ -138,7 +138,7 @@ func (c BusConfig) check() error {
 		return fmt.Errorf("modbus bus %s: give exactly one of a TCP address and an RTU line", c.ID)
 	case c.RTU != nil && c.RTU.Device == "":
 		return fmt.Errorf("modbus bus %s: RTU line without a device", c.ID)
-	case c.RTU != nil && c.RTU.Parity != "E" && c.RTU.Parity != "O" && c.RTU.Parity != "N":
+	case c.RTU != nil && c.RTU.Parity != "" && c.RTU.Parity != "E" && c.RTU.Parity != "O" && c.RTU.Parity != "N":
 		return fmt.Errorf("modbus bus %s: parity %q: want E, O or N", c.ID, c.RTU.Parity)
 	}
 	return nil
