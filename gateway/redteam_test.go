@@ -1,0 +1,760 @@
+package gateway_test
+
+// Adversarial tests of the core: inputs a careless or hostile caller may
+// send, races, and the product's "never" list (a gate opened on a bad
+// credential, a single-use key used twice, a payment lost or applied
+// twice, a fire exit held shut, a barrier lowered onto a car, a denial not
+// recorded, a panic).
+
+import (
+	"context"
+	"crypto/ed25519"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/lotgate/lotgate/drivers/sim"
+	"github.com/lotgate/lotgate/gateway"
+	"github.com/lotgate/lotgate/gateway/keys"
+)
+
+// allKey is a multi-use key for every resource and every action.
+func allKey() keys.Claims {
+	return keys.Claims{Resources: []string{"*"}, Actions: []string{keys.ActionEnter, keys.ActionExit,
+		keys.ActionOpen, keys.ActionUnlock, keys.ActionLock}}
+}
+
+// keyState reads a key's stored state.
+func (h *harness) keyState(id string) gateway.KeyState {
+	h.t.Helper()
+	var st gateway.KeyState
+	if err := h.db.View(h.ctx, func(tx gateway.Tx) error {
+		var err error
+		st, err = tx.KeyState(id)
+		return err
+	}); err != nil {
+		h.t.Fatalf("KeyState(%s): %v", id, err)
+	}
+	return st
+}
+
+// parkOn puts a car on a space and waits until its flap rises.
+func (h *harness) parkOn(space string) {
+	h.t.Helper()
+	h.sensor(space+"-sensor", true)
+	h.advance(time.Minute) // the example's RaiseAfter
+	h.wantFlap("parked on "+space, space+"-flap", true)
+}
+
+// TestRedQuoteOfAnotherSession: a quote holds only for its own session.
+func TestRedQuoteOfAnotherSession(t *testing.T) {
+	h := newHarness(t)
+	textA, _ := enterWithTicket(h)
+	h.sensor("in-1-loop", false)
+	h.clock.Advance(20 * time.Minute)
+	textB, b := enterWithTicket(h) // B entered 10:20
+	h.clock.Advance(8 * time.Minute)
+	qa, _, err := h.gw.Quote(h.ctx, textA) // A at 10:28: 150
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.clock.Advance(35 * time.Minute) // 11:03: B owes 300
+	r := h.pay(gateway.PaymentIn{ID: "pb", Ref: b.ID, Method: gateway.PayEPayment, Amount: 150, QuoteID: qa.ID})
+	if r.Settled {
+		t.Errorf("B paid 150 with A's quote: %+v; want 150 still due", r)
+	}
+	wantDecision(t, "B's exit", h.present("out-1", textB), false, gateway.ReasonPaymentDue)
+}
+
+// TestRedCheckoutRace starts many checkouts for one session at once:
+// exactly one wins.
+func TestRedCheckoutRace(t *testing.T) {
+	h := newHarness(t)
+	text, _ := enterWithTicket(h)
+	h.clock.Advance(50 * time.Minute)
+	const n = 16
+	var wg sync.WaitGroup
+	errs := make([]error, n)
+	begin := make(chan struct{})
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-begin
+			_, _, errs[i] = h.gw.BeginCheckout(h.ctx, text)
+		}()
+	}
+	close(begin)
+	wg.Wait()
+	won := 0
+	for i, err := range errs {
+		switch {
+		case err == nil:
+			won++
+		case gateway.KindOf(err) != gateway.Conflict:
+			t.Errorf("checkout %d: %v; want success or Conflict", i, err)
+		}
+	}
+	if won != 1 {
+		t.Errorf("concurrent checkouts: %d succeeded; want 1", won)
+	}
+}
+
+// TestRedPaymentRace applies the same payment from many goroutines while
+// the car tries both exits: the payment is applied once, the car leaves
+// once.
+func TestRedPaymentRace(t *testing.T) {
+	h := newHarness(t)
+	text, s := enterWithTicket(h)
+	h.clock.Advance(50 * time.Minute)
+	h.sensor("out-1-loop", true)
+	h.sensor("out-2-loop", true)
+	const n = 8
+	var wg sync.WaitGroup
+	begin := make(chan struct{})
+	res := make([]gateway.PaymentResult, n)
+	perr := make([]error, n)
+	exits := make([]gateway.Decision, 2*n)
+	xerr := make([]error, 2*n)
+	for i := range n {
+		wg.Add(3)
+		go func() {
+			defer wg.Done()
+			<-begin
+			res[i], perr[i] = h.gw.ApplyPayment(h.ctx, gateway.PaymentIn{ID: "ep-race", Ref: s.ID, Method: gateway.PayEPayment, Amount: 300})
+		}()
+		for j, lane := range []string{"out-1", "out-2"} {
+			go func() {
+				defer wg.Done()
+				<-begin
+				exits[2*i+j], xerr[2*i+j] = h.gw.PresentAtLane(h.ctx, lane, text)
+			}()
+		}
+	}
+	close(begin)
+	wg.Wait()
+	applied := 0
+	for i := range n {
+		if perr[i] != nil {
+			t.Fatalf("payment %d: %v", i, perr[i])
+		}
+		if !res[i].Duplicate {
+			applied++
+		}
+	}
+	left := 0
+	for i, d := range exits {
+		if xerr[i] != nil {
+			t.Fatalf("exit %d: %v", i, xerr[i])
+		}
+		if d.Allowed {
+			left++
+		}
+		if d.Seq == 0 {
+			t.Errorf("exit %d: %v has no event", i, d)
+		}
+	}
+	if applied != 1 || left > 1 {
+		t.Errorf("payment applied %d times, car left %d times; want 1 and at most 1", applied, left)
+	}
+	v := h.session(s.ID)
+	if v.Session.Paid != 300 {
+		t.Errorf("paid %d; want 300", v.Session.Paid)
+	}
+	if left == 0 {
+		wantDecision(t, "exit after the race", h.present("out-1", text), true, gateway.ReasonOK)
+	}
+}
+
+// TestRedTicketRace shows one paid ticket at both exits at once, round
+// after round: one opens, the other finds no session.
+func TestRedTicketRace(t *testing.T) {
+	h := newHarness(t)
+	for round := range 10 {
+		h.sensor("in-1-loop", false)
+		text := h.ticket()
+		var wg sync.WaitGroup
+		begin := make(chan struct{})
+		var got [2]gateway.Decision
+		var errs [2]error
+		for i, lane := range []string{"out-1", "out-2"} {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				<-begin
+				got[i], errs[i] = h.gw.PresentAtLane(h.ctx, lane, text)
+			}()
+		}
+		close(begin)
+		wg.Wait()
+		if errs[0] != nil || errs[1] != nil {
+			t.Fatal(errs)
+		}
+		if got[0].Allowed == got[1].Allowed {
+			t.Fatalf("round %d: %v, %v; want exactly one exit", round, got[0], got[1])
+		}
+		for _, d := range got {
+			if !d.Allowed && d.Reason != gateway.ReasonNoSession {
+				t.Errorf("round %d: loser %v; want no_session", round, d)
+			}
+		}
+		h.advance(h.site.Policy.BarrierOpenTimeout)
+	}
+}
+
+// TestRedListStatusFailsClosed: a list entry with an empty ID or a status
+// the gateway does not know (a typo, a case change, trailing space) never
+// reaches the list, whether it comes through UpdateList or straight to
+// the store; the card stays unknown.
+func TestRedListStatusFailsClosed(t *testing.T) {
+	h := newHarness(t)
+	bad := [][]gateway.ListEntry{
+		{{ID: "CARD-TYPO", Kind: "rfid", Status: "blocked "}},
+		{{ID: "CARD-EMPTY", Kind: "rfid", Status: ""}},
+		{{ID: "CARD-CASE", Kind: "rfid", Status: "Accepted"}},
+		{{ID: "", Kind: "rfid", Status: gateway.ListAccepted}},
+	}
+	for i, entries := range bad {
+		if err := h.gw.UpdateList(h.ctx, gateway.ListUpdate{Full: true, Version: int64(i + 1), Upsert: entries}); gateway.KindOf(err) != gateway.Invalid {
+			t.Errorf("UpdateList(%+v): got %v; want Invalid", entries, err)
+		}
+		if err := h.db.Update(h.ctx, func(tx gateway.Tx) error { return tx.ReplaceList(int64(i+1), entries) }); err == nil {
+			t.Errorf("store ReplaceList(%+v): got nil; want an error", entries)
+		}
+	}
+	h.sensor("in-1-loop", true)
+	for _, id := range []string{"CARD-TYPO", "CARD-EMPTY", "CARD-CASE"} {
+		wantDecision(t, id, h.present("in-1", id), false, gateway.ReasonUnknownCredential)
+	}
+	h.wantBarrier("unknown statuses", "in-1-barrier", false)
+}
+
+// TestRedNULAndLookalikes: a scanned credential matches only itself.
+func TestRedNULAndLookalikes(t *testing.T) {
+	h := newHarness(t)
+	if err := h.gw.UpdateList(h.ctx, gateway.ListUpdate{Full: true, Version: 1, Upsert: []gateway.ListEntry{
+		{ID: "CARD", Kind: "rfid", Status: gateway.ListAccepted},
+	}}); err != nil {
+		t.Fatal(err)
+	}
+	// At an exit a list credential with no session may leave: each text
+	// is judged on its own.
+	for _, text := range []string{"CARD\x00", "CARD\x00X", "card", "CAR", "CARD%", "CAR_", "C%", "%", "_ARD", "CARD ", "\u00a0CARD", "ＣＡＲＤ", "CARD"} {
+		d := h.present("out-2", text)
+		if want := strings.TrimSpace(text) == "CARD"; d.Allowed != want {
+			t.Errorf("list credential %q at the exit: %v; want allowed=%v", text, d, want)
+		}
+		if d.Seq == 0 {
+			t.Errorf("list credential %q: %v not recorded", text, d)
+		}
+	}
+	text, _ := enterWithTicket(h)
+	id := strings.TrimPrefix(text, gateway.TicketPrefix)
+	h.sensor("out-1-loop", true)
+	for _, t2 := range []string{gateway.TicketPrefix + id + "\x00", gateway.TicketPrefix + id[:len(id)-1], gateway.TicketPrefix + id[:len(id)-1] + "%",
+		gateway.TicketPrefix + id[:len(id)-1] + "_", gateway.TicketPrefix + "%", gateway.TicketPrefix + id + "X"} {
+		wantDecision(t, "ticket lookalike "+t2, h.present("out-1", t2), false, gateway.ReasonNoSession)
+	}
+	wantDecision(t, "lowercase ticket", h.present("out-1", strings.ToLower(text)), true, gateway.ReasonOK)
+}
+
+// funcObserver calls f for every committed event.
+type funcObserver struct {
+	mu sync.Mutex
+	f  func(gateway.Event)
+}
+
+func (o *funcObserver) EventCommitted(e gateway.Event) {
+	o.mu.Lock()
+	f := o.f
+	o.mu.Unlock()
+	if f != nil {
+		f(e)
+	}
+}
+
+func (o *funcObserver) set(f func(gateway.Event)) {
+	o.mu.Lock()
+	o.f = f
+	o.mu.Unlock()
+}
+
+// observed replaces the harness's gateway (and simulated devices) by one
+// on the same store that tells o about every event.
+func (h *harness) observed(o gateway.Observer) {
+	h.t.Helper()
+	devs, err := sim.New(h.site, nil)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	gw, err := gateway.New(gateway.Options{Site: h.site, Store: h.db, Actuators: devs.Actuators(), Clock: h.clock, Observers: []gateway.Observer{o}})
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	devs.Attach(gw)
+	if err := gw.Open(h.ctx); err != nil {
+		h.t.Fatal(err)
+	}
+	h.gw, h.sim = gw, devs
+}
+
+// TestRedFireFlapping toggles the fire alarm quickly while a car stands on
+// out-1's loop: the barrier never lowers onto it, and it is up at the end.
+func TestRedFireFlapping(t *testing.T) {
+	h := newHarness(t)
+	h.sensor("out-1-loop", true)
+	for i := range 25 {
+		h.sensor("fire-panel", i%2 == 0)
+		h.clock.Advance(100 * time.Millisecond)
+	}
+	if slices.Contains(h.sim.History("out-1-barrier"), "lower") {
+		t.Errorf("out-1-barrier lowered with a car on its loop (history %v)", h.sim.History("out-1-barrier"))
+	}
+	h.sensor("fire-panel", false)
+	h.wantBarrier("alarm cleared, car on the loop", "out-1-barrier", true)
+	h.advance(h.site.Policy.BarrierOpenTimeout * 3)
+	h.wantBarrier("timeout, car on the loop", "out-1-barrier", true)
+	h.sensor("out-1-loop", false)
+	h.wantBarrier("car left", "out-1-barrier", false)
+	// Concurrent flapping, from two goroutines, with the car back.
+	h.sensor("out-2-loop", true)
+	n := len(h.sim.History("out-2-barrier"))
+	var wg sync.WaitGroup
+	for g := range 2 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 20 {
+				h.gw.SensorChanged(h.ctx, "fire-panel", (i+g)%2 == 0)
+			}
+		}()
+	}
+	wg.Wait()
+	if slices.Contains(h.sim.History("out-2-barrier")[n:], "lower") {
+		t.Errorf("out-2-barrier lowered with a car on its loop (history %v)", h.sim.History("out-2-barrier"))
+	}
+}
+
+// TestRedHaltWithCarOnLoop: shutting down with a car under an open
+// barrier never commands it down.
+func TestRedHaltWithCarOnLoop(t *testing.T) {
+	h := newHarness(t)
+	openExit(h, "out-1")
+	h.sensor("out-1-loop", true)
+	if err := h.gw.Halt(h.ctx); err != nil {
+		t.Fatal(err)
+	}
+	if slices.Contains(h.sim.History("out-1-barrier"), "lower") {
+		t.Errorf("halt lowered a barrier with a car on its loop (history %v)", h.sim.History("out-1-barrier"))
+	}
+	h.wantBarrier("halt with a car on the loop", "out-1-barrier", true)
+}
+
+// TestRedOverrideNeedsAReason: blank reasons and operators are refused,
+// whatever the whitespace, and nothing opens or is recorded.
+func TestRedOverrideNeedsAReason(t *testing.T) {
+	h := newHarness(t)
+	before := h.lastSeq()
+	for _, o := range []gateway.Override{
+		{Operator: "anna", Reason: ""},
+		{Operator: "anna", Reason: " \t\r\n"},
+		{Operator: "anna", Reason: "\u00a0\u2003\u3000"},
+		{Operator: " ", Reason: "broken barrier"},
+		{Operator: "\n", Reason: "broken barrier"},
+	} {
+		if _, err := h.gw.OverrideLane(h.ctx, "out-1", "", o); gateway.KindOf(err) != gateway.Invalid {
+			t.Errorf("OverrideLane(%+v): got %v; want Invalid", o, err)
+		}
+		if err := h.gw.ResetPassback(h.ctx, "k-1", o); gateway.KindOf(err) != gateway.Invalid {
+			t.Errorf("ResetPassback(%+v): got %v; want Invalid", o, err)
+		}
+		if _, err := h.gw.LostTicket(h.ctx, "out-1", o); gateway.KindOf(err) != gateway.Invalid {
+			t.Errorf("LostTicket(%+v): got %v; want Invalid", o, err)
+		}
+		if err := h.gw.SetClosed(h.ctx, true, o); gateway.KindOf(err) != gateway.Invalid {
+			t.Errorf("SetClosed(%+v): got %v; want Invalid", o, err)
+		}
+	}
+	if got := h.lastSeq(); got != before {
+		t.Errorf("blank overrides recorded %d events; want none", got-before)
+	}
+	h.wantBarrier("blank overrides", "out-1-barrier", false)
+	if st, _, err := h.gw.Occupancy(h.ctx); err != nil || st != gateway.Open {
+		t.Errorf("occupancy after blank overrides: %s, %v; want open", st, err)
+	}
+}
+
+// TestRedRevokedInside: a key revoked while its car is inside no longer
+// opens the exit (a revoked credential never opens anything); the
+// attendant lets the car out, which closes its session and clears its
+// anti-passback state.
+func TestRedRevokedInside(t *testing.T) {
+	h := newHarness(t)
+	text, id := h.mustKey(parkKey())
+	h.sensor("in-1-loop", true)
+	wantDecision(t, "entry", h.present("in-1", text), true, gateway.ReasonOK)
+	h.sensor("in-1-loop", false)
+	if err := h.gw.Revoke(h.ctx, gateway.Revocation{KeyID: id, Reason: "stolen phone"}); err != nil {
+		t.Fatal(err)
+	}
+	h.clock.Advance(5 * time.Minute)
+	h.sensor("out-1-loop", true)
+	d := h.present("out-1", text)
+	wantDecision(t, "revoked key at the exit", d, false, gateway.ReasonRevoked)
+	h.wantRecorded("revoked key at the exit", d, gateway.EvAccess)
+	h.wantBarrier("revoked key at the exit", "out-1-barrier", false)
+	if _, err := h.gw.OverrideLane(h.ctx, "out-1", "key:"+id, attendant); err != nil {
+		t.Fatal(err)
+	}
+	h.wantBarrier("override", "out-1-barrier", true)
+	if st := h.keyState(id); st.Inside {
+		t.Errorf("revoked key after the override exit: %+v; want not inside", st)
+	}
+	if _, err := h.gw.LookupSession(h.ctx, "key:"+id); gateway.KindOf(err) != gateway.NotFound {
+		t.Errorf("revoked key's session after the override: got %v; want closed", err)
+	}
+}
+
+// TestRedProofConfusion: a device proof proves one key ID at one step.
+func TestRedProofConfusion(t *testing.T) {
+	h := newHarness(t)
+	pub, priv := deviceKey(t)
+	_, otherPriv := deviceKey(t)
+	ca, cb := lockerKey(), lockerKey()
+	ca.DeviceKey, cb.DeviceKey = pub, pub
+	ba, ca := h.sign(ca)
+	_, cb = h.sign(cb)
+	step := keys.Step(h.now(), h.site.Policy.ProofStep)
+	plain := keys.EncodeText(ba)
+	for _, c := range []struct {
+		name string
+		text string
+		want gateway.Reason
+	}{
+		{"key A with B's proof", proofText(ba, cb.KeyID, step, priv), gateway.ReasonBadSignature},
+		{"key A with another device's proof", proofText(ba, ca.KeyID, step, otherPriv), gateway.ReasonBadSignature},
+		{"key A without a proof", plain, gateway.ReasonProofRequired},
+		{"key A with a stale proof", proofText(ba, ca.KeyID, step-2, priv), gateway.ReasonProofRequired},
+		{"key A with a future proof", proofText(ba, ca.KeyID, step+2, priv), gateway.ReasonProofRequired},
+		{"key A with a proof for the step", proofText(ba, ca.KeyID, step, priv), gateway.ReasonOK},
+	} {
+		d := h.authorize(atLocker(c.text, "A-03"))
+		wantDecision(t, c.name, d, c.want == gateway.ReasonOK, c.want)
+		h.wantRecorded(c.name, d, gateway.EvAccess)
+	}
+}
+
+// TestRedTrustedTimeEdges: a zero trusted time moves nothing; a trusted
+// time far ahead of the clock makes time-limited keys refused (saying
+// why), while keys that need no clock and tickets still work.
+func TestRedTrustedTimeEdges(t *testing.T) {
+	h := newHarness(t)
+	before := h.lastSeq()
+	if moved, err := h.gw.AdvanceTrustedTime(h.ctx, time.Time{}, "test"); err != nil || moved {
+		t.Errorf("AdvanceTrustedTime(zero): %v, %v; want false, nil", moved, err)
+	}
+	if got := h.lastSeq(); got != before {
+		t.Errorf("a zero trusted time recorded %d events; want none", got-before)
+	}
+	limited := lockerKey()
+	limited.Expires = h.now().Add(24 * time.Hour).Truncate(time.Second)
+	ltext, _ := h.mustKey(limited)
+	utext, _ := h.mustKey(lockerKey())
+	if moved, err := h.gw.AdvanceTrustedTime(h.ctx, h.now().Add(10*365*24*time.Hour), "test"); err != nil || !moved {
+		t.Fatalf("AdvanceTrustedTime(+10 years): %v, %v; want true, nil", moved, err)
+	}
+	wantDecision(t, "time-limited key, clock far behind", h.authorize(atLocker(ltext, "A-03")), false, gateway.ReasonClockUntrusted)
+	wantDecision(t, "unlimited key, clock far behind", h.authorize(atLocker(utext, "A-03")), true, gateway.ReasonOK)
+	if ok, _ := h.gw.ClockTrusted(h.ctx); ok {
+		t.Errorf("ClockTrusted with a trusted time 10 years ahead: true; want false")
+	}
+}
+
+// TestRedClockBackwards: the wall clock jumps back before a session's
+// entry. Nothing panics, the decision is recorded, and the fee is never
+// negative.
+func TestRedClockBackwards(t *testing.T) {
+	h := newHarness(t)
+	text, s := enterWithTicket(h)
+	h.clock.Advance(3 * time.Hour)
+	if _, err := h.gw.AdvanceTrustedTime(h.ctx, h.now(), "test"); err != nil {
+		t.Fatal(err)
+	}
+	h.clock.Set(time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC))
+	v := h.session(s.ID)
+	if v.Due.Amount < 0 || v.Due.Fee < 0 {
+		t.Errorf("due with the clock before the entry: %+v; want nothing negative", v.Due)
+	}
+	h.sensor("out-1-loop", true)
+	d := h.present("out-1", text)
+	h.wantRecorded("exit with the clock before the entry", d, gateway.EvExit)
+	t.Logf("exit with the clock 5 years behind the entry: %v (due %d)", d, d.Due)
+}
+
+// TestRedWindowsAtDST: time windows follow the site's wall clock on the
+// days it jumps.
+func TestRedWindowsAtDST(t *testing.T) {
+	h := newHarness(t)
+	two := lockerKey()
+	two.Windows = []keys.Window{{Weekdays: []time.Weekday{time.Sunday}, DayFrom: 120, DayTo: 180}} // Sun 02:00-03:00
+	night := lockerKey()
+	night.Windows = []keys.Window{{Weekdays: []time.Weekday{time.Saturday}, DayFrom: 22 * 60, DayTo: 6 * 60}} // Sat 22:00 - Sun 06:00
+	ttwo, _ := h.mustKey(two)
+	tnight, _ := h.mustKey(night)
+	utc := func(s string) time.Time {
+		t, err := time.Parse(time.RFC3339, s)
+		if err != nil {
+			h.t.Fatal(err)
+		}
+		return t
+	}
+	for _, c := range []struct {
+		at         string
+		text, name string
+		want       gateway.Reason
+	}{
+		// 30 March 2025: 02:00 CET becomes 03:00 CEST; 02:xx never happens.
+		{"2025-03-30T00:59:59Z", ttwo, "01:59:59 CET", gateway.ReasonOutsideWindow},
+		{"2025-03-30T01:00:00Z", ttwo, "03:00 CEST", gateway.ReasonOutsideWindow},
+		// 26 October 2025: 03:00 CEST becomes 02:00 CET; 02:xx happens twice.
+		{"2025-10-26T00:30:00Z", ttwo, "02:30 CEST", gateway.ReasonOK},
+		{"2025-10-26T01:30:00Z", ttwo, "02:30 CET", gateway.ReasonOK},
+		{"2025-10-26T02:00:00Z", ttwo, "03:00 CET", gateway.ReasonOutsideWindow},
+		{"2025-10-26T04:59:00Z", tnight, "Sun 05:59 CET", gateway.ReasonOK},
+		{"2025-10-26T05:00:00Z", tnight, "Sun 06:00 CET", gateway.ReasonOutsideWindow},
+		{"2025-03-30T03:59:00Z", tnight, "Sun 05:59 CEST", gateway.ReasonOK},
+		{"2025-03-29T20:59:00Z", tnight, "Sat 21:59 CET", gateway.ReasonOutsideWindow},
+	} {
+		h.clock.Set(utc(c.at))
+		wantDecision(t, c.name, h.checkKey(atLocker(c.text, "A-03")), c.want == gateway.ReasonOK, c.want)
+	}
+}
+
+// The fuzz targets sign with fixed keys, so that the keys in the seed
+// corpus are valid in every fuzzing worker (each builds its own harness).
+var (
+	fuzzPriv     = ed25519.NewKeyFromSeed([]byte("lotgate red team operator key 01"))
+	fuzzPub      = fuzzPriv.Public().(ed25519.PublicKey)
+	fuzzKID      = keys.DeriveKID(fuzzPub)
+	strangerPriv = ed25519.NewKeyFromSeed([]byte("lotgate red team stranger key 01"))
+	fuzzDevPriv  = ed25519.NewKeyFromSeed([]byte("lotgate red team device key 0001"))
+)
+
+// fuzzKeys are the keys of the fuzz corpus, by name: what each is and
+// whether the gateway may ever allow it.
+type fuzzKey struct {
+	claims keys.Claims
+	text   string
+}
+
+func fuzzSign(tb testing.TB, c keys.Claims, priv ed25519.PrivateKey) []byte {
+	tb.Helper()
+	b, err := keys.Sign(c, keys.DeriveKID(priv.Public().(ed25519.PublicKey)), priv)
+	if err != nil {
+		tb.Fatalf("sign %+v: %v", c, err)
+	}
+	return b
+}
+
+// fuzzHarness is a harness that trusts the fixed fuzz operator key, with
+// a local list, a revoked key and a car on in-1's loop (so tickets can be
+// issued).
+func fuzzHarness(f *testing.F) (*harness, map[string]fuzzKey) {
+	h := newHarness(f, func(s *gateway.Site) { s.TrustedKeys[fuzzKID] = fuzzPub })
+	site := h.site.ID
+	at := h.now()
+	exp := at.Add(-time.Hour).Truncate(time.Second)
+	ks := map[string]keys.Claims{
+		"exit":      {KeyID: "fz-exit", Site: site, Resources: []string{"gate:out-*"}, Actions: []string{keys.ActionExit}},
+		"park":      {KeyID: "fz-park", Site: site, Resources: []string{"gate:*"}, Actions: []string{keys.ActionEnter, keys.ActionExit}},
+		"single":    {KeyID: "fz-single", Site: site, Resources: []string{"gate:out-1"}, Actions: []string{keys.ActionExit}, Uses: 1},
+		"locker":    {KeyID: "fz-locker", Site: site, Resources: []string{"locker:A-03"}, Actions: []string{keys.ActionOpen}},
+		"expired":   {KeyID: "fz-expired", Site: site, Resources: []string{"*"}, Actions: []string{keys.ActionEnter, keys.ActionExit, keys.ActionOpen}, NotBefore: exp.Add(-time.Hour), Expires: exp},
+		"future":    {KeyID: "fz-future", Site: site, Resources: []string{"*"}, Actions: []string{keys.ActionEnter, keys.ActionExit, keys.ActionOpen}, NotBefore: at.Add(time.Hour).Truncate(time.Second)},
+		"elsewhere": {KeyID: "fz-elsewhere", Site: site + "x", Resources: []string{"*"}, Actions: []string{keys.ActionEnter, keys.ActionExit, keys.ActionOpen}},
+		"revoked":   {KeyID: "fz-revoked", Site: site, Resources: []string{"*"}, Actions: []string{keys.ActionEnter, keys.ActionExit, keys.ActionOpen}},
+		"bound":     {KeyID: "fz-bound", Site: site, Resources: []string{"*"}, Actions: []string{keys.ActionEnter, keys.ActionExit, keys.ActionOpen}, DeviceKey: fuzzDevPriv.Public().(ed25519.PublicKey)},
+		"stranger":  {KeyID: "fz-stranger", Site: site, Resources: []string{"*"}, Actions: []string{keys.ActionEnter, keys.ActionExit, keys.ActionOpen}},
+	}
+	out := map[string]fuzzKey{}
+	for name, c := range ks {
+		priv := fuzzPriv
+		if name == "stranger" {
+			priv = strangerPriv
+		}
+		b := fuzzSign(f, c, priv)
+		text := keys.EncodeText(b)
+		if name == "bound" {
+			step := keys.Step(at, h.site.Policy.ProofStep)
+			text = keys.EncodeProofText(b, keys.Proof{Step: step, Sig: keys.SignProof(c.KeyID, step, fuzzDevPriv)})
+			out["bound-plain"] = fuzzKey{claims: c, text: keys.EncodeText(b)}
+		}
+		out[name] = fuzzKey{claims: c, text: text}
+	}
+	if err := h.gw.Revoke(h.ctx, gateway.Revocation{KeyID: "fz-revoked", Reason: "fuzz"}); err != nil {
+		f.Fatal(err)
+	}
+	if err := h.gw.UpdateList(h.ctx, gateway.ListUpdate{Full: true, Version: 1, Upsert: []gateway.ListEntry{
+		{ID: "CARD-OK", Kind: "rfid", Status: gateway.ListAccepted},
+		{ID: "CARD-BLOCKED", Kind: "rfid", Status: gateway.ListBlocked},
+		{ID: "CARD-OLD", Kind: "rfid", Status: gateway.ListAccepted, ValidUntil: exp},
+	}}); err != nil {
+		f.Fatal(err)
+	}
+	h.sensor("in-1-loop", true)
+	return h, out
+}
+
+// fuzzTexts is the seed corpus: real keys, tickets ({TICKET} is replaced by
+// a freshly issued ticket's ID), list credentials, and damaged forms.
+func fuzzTexts(ks map[string]fuzzKey) []string {
+	out := []string{
+		"", " ", "\x00", "LGT1:", "LGT1:{TICKET}", "lgt1:{TICKET}", " LGT1:{TICKET}\r\n", "LGT1:{TICKET}\x00",
+		"LGT1: {TICKET}", "LGT1:LGT1:{TICKET}", "LGT1:%", "LGT1:*", "LGT1:s-", "LG1:", "LGD1:", "lg1:", "LG1",
+		"LGT1", "CARD-OK", "card-ok", " CARD-OK\t", "CARD-OK\x00", "CARD-BLOCKED", "CARD-OLD", "CARD-%",
+		"list:CARD-OK", "ticket:{TICKET}", "key:fz-exit", "space:P01", strings.Repeat("A", 129),
+		strings.Repeat("LGT1:", 1000), "LG1:" + strings.Repeat("0", 5000), "\ufeffLGT1:{TICKET}", "ＬＧＴ１:{TICKET}",
+		"LGT1:\u0131", "LG1:\u017f", "\u00a0CARD-OK", "CARD-OK\u200b",
+	}
+	for _, k := range ks {
+		out = append(out, k.text, " "+k.text+"\n", strings.ToLower(k.text), k.text[:len(k.text)-1], k.text+"A",
+			k.text[:len(k.text)/2], strings.Replace(k.text, "LG1:", "LGD1:", 1), strings.Replace(k.text, "LGD1:", "LG1:", 1))
+	}
+	return out
+}
+
+// fuzzOracle says whether the gateway may allow text for resource and
+// action: only a trusted, unexpired, unrevoked key for this site,
+// resource and action, with its proof when it is bound to a device.
+func fuzzKeyMayOpen(h *harness, text, resource string, action gateway.Action) (keys.Claims, bool) {
+	p, err := keys.ParsePresentation(text)
+	if err != nil {
+		return keys.Claims{}, false
+	}
+	c, err := keys.Verify(p.Key, func(kid string) (ed25519.PublicKey, bool) {
+		if kid == fuzzKID {
+			return fuzzPub, true
+		}
+		return nil, false
+	})
+	if err != nil || c.Site != h.site.ID || !c.AllowsResource(resource) || !c.AllowsAction(string(action)) ||
+		c.CheckTime(h.now(), h.site.Location, h.site.Policy.ClockSkew) != keys.TimeOK || c.KeyID == "fz-revoked" {
+		return c, false
+	}
+	if len(c.DeviceKey) > 0 && (p.Proof == nil || !keys.VerifyProof(c.DeviceKey, c.KeyID, *p.Proof)) {
+		return c, false
+	}
+	return c, true
+}
+
+// FuzzPresent shows arbitrary text at every lane, to Authorize for a
+// locker and a gate, and to CheckKey. Nothing panics or fails; nothing is
+// allowed but a valid credential for that lane or resource; every decision
+// but CheckKey's is recorded, in order; a single-use key opens once.
+//
+// The committed test runs the seed corpus; fuzz with
+//
+//	go test ./gateway/ -run '^$' -fuzz FuzzPresent -fuzztime 60s
+func FuzzPresent(f *testing.F) {
+	h, ks := fuzzHarness(f)
+	for _, s := range fuzzTexts(ks) {
+		f.Add(s)
+	}
+	var (
+		mu      sync.Mutex // fuzz bodies run one at a time per process; this guards the maps anyway
+		tickets = map[string]bool{}
+		uses    = map[string]int{}
+		lastSeq uint64
+	)
+	f.Fuzz(func(t *testing.T, text string) {
+		mu.Lock()
+		defer mu.Unlock()
+		ctx := context.Background()
+		if strings.Contains(text, "{TICKET}") {
+			d, ticket, err := h.gw.IssueTicket(ctx, "in-1")
+			if err != nil || !d.Allowed {
+				t.Fatalf("IssueTicket: %v, %v", d, err)
+			}
+			id := strings.TrimPrefix(ticket, gateway.TicketPrefix)
+			tickets[id] = true
+			text = strings.ReplaceAll(text, "{TICKET}", id)
+		}
+		seq := func(what string, d gateway.Decision) {
+			if d.Seq <= lastSeq {
+				t.Fatalf("%s %q: decision %v has seq %d after %d; want a new event", what, text, d, d.Seq, lastSeq)
+			}
+			lastSeq = d.Seq
+		}
+		allowed := func(what string, d gateway.Decision, resource string, action gateway.Action) {
+			if !d.Allowed {
+				return
+			}
+			trimmed := strings.TrimSpace(text)
+			up := strings.ToUpper(trimmed)
+			switch {
+			case strings.HasPrefix(up, keys.Prefix), strings.HasPrefix(up, keys.ProofPrefix):
+				c, ok := fuzzKeyMayOpen(h, text, resource, action)
+				if !ok {
+					t.Fatalf("%s %q: %v; want a refusal (claims %+v)", what, text, d, c)
+				}
+				if c.Uses > 0 {
+					uses[c.KeyID]++
+					if uses[c.KeyID] > c.Uses {
+						t.Fatalf("%s %q: key %s with %d uses allowed %d times", what, text, c.KeyID, c.Uses, uses[c.KeyID])
+					}
+				}
+			case strings.HasPrefix(up, gateway.TicketPrefix):
+				if id := up[len(gateway.TicketPrefix):]; !tickets[id] || !strings.HasPrefix(resource, "gate:out-") {
+					t.Fatalf("%s %q: %v; want a refusal (ticket %q issued: %v)", what, text, d, id, tickets[id])
+				}
+				delete(tickets, up[len(gateway.TicketPrefix):])
+			default:
+				if trimmed != "CARD-OK" {
+					t.Fatalf("%s %q: %v; want a refusal", what, text, d)
+				}
+			}
+		}
+		for _, lane := range []string{"in-1", "out-1", "out-2"} {
+			d, err := h.gw.PresentAtLane(ctx, lane, text)
+			if err != nil {
+				t.Fatalf("PresentAtLane(%s, %q): %v", lane, text, err)
+			}
+			seq("PresentAtLane "+lane, d)
+			action := gateway.ActionExit
+			if lane == "in-1" {
+				action = gateway.ActionEnter
+			}
+			allowed("PresentAtLane "+lane, d, "gate:"+lane, action)
+		}
+		for _, req := range []gateway.AccessRequest{
+			{Resource: "locker:A-03", Action: gateway.ActionOpen, Channel: gateway.ChannelScanner},
+			{Resource: "gate:out-2", Action: gateway.ActionExit, Channel: gateway.ChannelRemote},
+			{Resource: "gate:out-1", Action: gateway.ActionExit},
+		} {
+			req.Text = text
+			d, err := h.gw.Authorize(ctx, req)
+			if err != nil {
+				t.Fatalf("Authorize(%s %s, %q): %v", req.Action, req.Resource, text, err)
+			}
+			seq("Authorize "+req.Resource, d)
+			allowed("Authorize "+req.Resource, d, req.Resource, req.Action)
+		}
+		d, err := h.gw.CheckKey(ctx, gateway.AccessRequest{Text: text, Resource: "gate:out-1", Action: gateway.ActionExit, Channel: gateway.ChannelScanner})
+		if err != nil {
+			t.Fatalf("CheckKey(%q): %v", text, err)
+		}
+		if d.Seq != 0 {
+			t.Fatalf("CheckKey(%q): %v recorded as %d; want nothing recorded", text, d, d.Seq)
+		}
+		if d.Allowed {
+			if _, ok := fuzzKeyMayOpen(h, text, "gate:out-1", gateway.ActionExit); !ok {
+				t.Fatalf("CheckKey(%q): %v; want a refusal", text, d)
+			}
+		}
+		// Let the barriers come down for the next input.
+		h.gw.Tick(ctx, h.clock.Advance(h.site.Policy.BarrierOpenTimeout))
+		h.clock.Advance(-h.site.Policy.BarrierOpenTimeout)
+	})
+}
