@@ -91,7 +91,8 @@ const (
 
 // Cloud is how the gateway reaches the operator's cloud.
 type Cloud struct {
-	Mode string // CloudDemo, CloudMQTT or CloudOff; required
+	Mode          string // CloudDemo, CloudMQTT or CloudOff; required
+	CloudSettings        // the rest of the section: cloud.go
 }
 
 // HTTP is the web server's settings.

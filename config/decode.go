@@ -40,7 +40,6 @@ var (
 		"reservation_late", "barrier_open_timeout", "unlock_for", "door_open_alarm", "proof_step",
 		"pin_max_attempts", "pin_lockout"}
 	storeKeys = []string{"path"}
-	cloudKeys = []string{"mode"}
 	httpKeys  = []string{"listen"}
 	logKeys   = []string{"level"}
 )
@@ -93,7 +92,7 @@ func (d *decoder) decodeFile(n *yaml.Node) *File {
 	if f.Store.Path == "" {
 		d.errorf(d.line("store.path"), "store.path", "must not be empty")
 	}
-	f.Cloud.Mode = root.sub("cloud", true, cloudKeys...).oneOf("mode", true, "", CloudDemo, CloudMQTT, CloudOff)
+	d.cloud(root.sub("cloud", true, cloudKeys...), f) // cloud.go
 	f.HTTP.Listen = root.sub("http", false, httpKeys...).strOr("listen", DefaultListen)
 	if err := checkListen(f.HTTP.Listen); err != nil {
 		d.errorf(d.line("http.listen"), "http.listen", "%v", err)

@@ -1,0 +1,101 @@
+package config
+
+import (
+	"errors"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// withCloud is the minimal file with another cloud section.
+func withCloud(cloud string) string {
+	return strings.Replace(minimal, "cloud: {mode: mqtt}\n", cloud, 1)
+}
+
+func TestCloudDefaults(t *testing.T) {
+	f, err := Parse(filepath.Join("etc", "lotgate", "site.yaml"), []byte(minimal))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := f.Cloud
+	checks := []struct {
+		what      string
+		got, want any
+	}{
+		{"window", c.Window, DefaultCloudWindow},
+		{"ack timeout", c.AckTimeout, DefaultCloudAckTimeout},
+		{"max reconnect", c.MaxReconnectInterval, DefaultCloudMaxReconnect},
+		{"countdown", c.Countdown, DefaultApprovalCountdown},
+		{"command max age", c.CommandMaxAge, DefaultCommandMaxAge},
+		{"client id", f.CloudClientID(), "lotgate-m"},
+		{"demo broker", c.Demo.BrokerListen, DefaultDemoBrokerListen},
+		{"demo checkout", c.Demo.CheckoutListen, DefaultDemoCheckoutListen},
+		{"demo seed", c.Demo.SeedFile, filepath.Join("etc", "lotgate", DefaultDemoSeedFile)},
+		{"demo approve", c.Demo.Approve, "auto"},
+		{"demo time", c.Demo.TimeEvery, DefaultDemoTimeEvery},
+	}
+	for _, ch := range checks {
+		if ch.got != ch.want {
+			t.Errorf("%s: got %v; want %v", ch.what, ch.got, ch.want)
+		}
+	}
+}
+
+func TestCloudSettings(t *testing.T) {
+	f, err := Parse(filepath.Join("etc", "lotgate", "site.yaml"), []byte(withCloud(`cloud:
+  mode: mqtt
+  broker: ssl://mqtt.example.com:8883
+  client_id: site-m
+  username: gw
+  password_file: secrets/mqtt.pw
+  tls: {ca_file: /etc/ssl/ca.pem, cert_file: gw.crt, key_file: gw.key}
+  window: 500
+  ack_timeout: 2m
+  countdown: 90s
+  demo: {approve: refuse, checkout_listen: "127.0.0.1:9000"}
+`)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := f.Cloud
+	if c.Broker != "ssl://mqtt.example.com:8883" || f.CloudClientID() != "site-m" || c.Username != "gw" ||
+		c.PasswordFile != filepath.Join("etc", "lotgate", "secrets", "mqtt.pw") || c.TLS.CAFile != "/etc/ssl/ca.pem" ||
+		c.TLS.CertFile != filepath.Join("etc", "lotgate", "gw.crt") || c.Window != 500 || c.AckTimeout != 2*time.Minute ||
+		c.Countdown != 90*time.Second || c.Demo.Approve != "refuse" || c.Demo.CheckoutListen != "127.0.0.1:9000" {
+		t.Errorf("got %+v", c)
+	}
+}
+
+func TestCloudProblems(t *testing.T) {
+	tests := []struct {
+		name, cloud, path, msg string
+	}{
+		{"bad scheme", "cloud: {mode: mqtt, broker: \"http://x:1\"}\n", "cloud.broker", "scheme"},
+		{"no host", "cloud: {mode: mqtt, broker: \"tcp://\"}\n", "cloud.broker", "no host"},
+		{"window too big", "cloud: {mode: mqtt, window: 5000}\n", "cloud.window", "at most 900"},
+		{"both passwords", "cloud: {mode: mqtt, password_file: a, password_env: B}\n", "cloud.password_env", "not both"},
+		{"bad env name", "cloud: {mode: mqtt, password_env: \"my-pass\"}\n", "cloud.password_env", "not an environment variable"},
+		{"cert without key", "cloud: {mode: mqtt, tls: {cert_file: a}}\n", "cloud.tls", "go together"},
+		{"demo not loopback", "cloud: {mode: demo, demo: {checkout_listen: \"0.0.0.0:80\"}}\n", "cloud.demo.checkout_listen", "loopback"},
+		{"unknown key", "cloud: {mode: mqtt, brokr: x}\n", "cloud.brokr", "unknown key"},
+		{"bad approve", "cloud: {mode: demo, demo: {approve: maybe}}\n", "cloud.demo.approve", "unknown value"},
+	}
+	for _, tt := range tests {
+		_, err := Parse("site.yaml", []byte(withCloud(tt.cloud)))
+		var probs Problems
+		if !errors.As(err, &probs) {
+			t.Errorf("%s: got %v; want Problems", tt.name, err)
+			continue
+		}
+		found := false
+		for _, p := range probs {
+			if p.Path == tt.path && strings.Contains(p.Msg, tt.msg) {
+				found = true
+			}
+		}
+		if !found {
+			t.Errorf("%s: got %v; want a problem at %s containing %q", tt.name, probs, tt.path, tt.msg)
+		}
+	}
+}
