@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/lotgate/lotgate/gateway/keys"
+	"strings"
 	"time"
+
+	"github.com/lotgate/lotgate/gateway/keys"
 )
 
 // errDenied rolls back a decision transaction whose outcome is a denial;
@@ -63,6 +65,12 @@ func (g *Gateway) Authorize(ctx context.Context, req AccessRequest) (Decision, e
 	if ls, ok := g.laneByResource(req.Resource); ok {
 		return g.presentKeyAtLane(ctx, ls, req)
 	}
+	if !g.knownResource(req.Resource) {
+		// Refused before the key is looked at: a typo or a probe for a
+		// resource the site does not have must not take a use of the key
+		// nor change its anti-passback state.
+		return g.refuseRequest(ctx, req, ReasonUnknownDevice)
+	}
 	d, err := g.decideKey(ctx, req, nil)
 	if err != nil || !d.Allowed {
 		return d, err
@@ -75,6 +83,33 @@ func (g *Gateway) Authorize(ctx context.Context, req AccessRequest) (Decision, e
 			g.lockDoor(ctx, ds)
 		}
 	}
+	return d, nil
+}
+
+// knownResource reports whether the site has a door, compartment or space
+// by that resource name (lanes are looked up by laneByResource).
+func (g *Gateway) knownResource(res string) bool {
+	if g.doorByResource(res) != nil {
+		return true
+	}
+	id, ok := strings.CutPrefix(res, "space:")
+	_, found := g.spaces[id]
+	return ok && found
+}
+
+// refuseRequest records a refusal decided from the request alone, before
+// any key check.
+func (g *Gateway) refuseRequest(ctx context.Context, req AccessRequest, r Reason) (Decision, error) {
+	res := req.Resource
+	if len(res) > keys.MaxResourceLen {
+		res = res[:keys.MaxResourceLen]
+	}
+	d := Deny(r)
+	seq, err := g.recordDenial(ctx, accessData{Resource: res, Action: req.Action, Channel: req.Channel, Reason: r}, "", false, g.clock.Now())
+	if err != nil {
+		return Decision{}, fmt.Errorf("refuse %s %s: %w", req.Action, res, err)
+	}
+	d.Seq = seq
 	return d, nil
 }
 

@@ -40,6 +40,41 @@ func (h *harness) keyState(id string) gateway.KeyState {
 	return st
 }
 
+// TestRedAuthorizeUnknownResource asks for resources the site does not
+// have with a key that allows everything: nothing is allowed, nothing is
+// counted against the key, and each refusal is recorded.
+func TestRedAuthorizeUnknownResource(t *testing.T) {
+	h := newHarness(t)
+	c := allKey()
+	c.Uses = 1
+	text, id := h.mustKey(c)
+	for _, req := range []gateway.AccessRequest{
+		{Resource: "gate:out-1x", Action: gateway.ActionExit},
+		{Resource: "gate:out-", Action: gateway.ActionExit},
+		{Resource: "gate:", Action: gateway.ActionExit},
+		{Resource: "gate:nowhere", Action: gateway.ActionEnter},
+		{Resource: "gate:*", Action: gateway.ActionEnter},
+		{Resource: "locker:Z-99", Action: gateway.ActionOpen},
+		{Resource: "locker:A-0", Action: gateway.ActionOpen},
+		{Resource: "door:lobby ", Action: gateway.ActionUnlock},
+		{Resource: "space:P99", Action: gateway.ActionOpen},
+		{Resource: "*", Action: gateway.ActionOpen},
+		{Resource: "nonsense", Action: gateway.ActionOpen},
+	} {
+		req.Text, req.Channel = text, gateway.ChannelScanner
+		d := h.authorize(req)
+		if d.Allowed || d.Seq == 0 {
+			t.Errorf("Authorize(%s %q): got %v (seq %d); want a recorded denial", req.Action, req.Resource, d, d.Seq)
+		}
+	}
+	if st := h.keyState(id); st.Uses != 0 || st.Inside {
+		t.Errorf("key state after requests for unknown resources: %+v; want unused, not inside", st)
+	}
+	// The single-use key still makes its one visit.
+	h.sensor("in-1-loop", true)
+	wantDecision(t, "entry after the unknown resources", h.present("in-1", text), true, gateway.ReasonOK)
+}
+
 // parkOn puts a car on a space and waits until its flap rises.
 func (h *harness) parkOn(space string) {
 	h.t.Helper()
