@@ -71,6 +71,12 @@ func (g *Gateway) Authorize(ctx context.Context, req AccessRequest) (Decision, e
 		// nor change its anti-passback state.
 		return g.refuseRequest(ctx, req, ReasonUnknownDevice)
 	}
+	if req.Action == ActionEnter || req.Action == ActionExit {
+		// Only lanes enter or exit. Allowed elsewhere, an "exit" would
+		// clear the key's anti-passback state (and take no use) without
+		// the car passing any lane.
+		return g.refuseRequest(ctx, req, ReasonActionNotAllowed)
+	}
 	d, err := g.decideKey(ctx, req, nil)
 	if err != nil || !d.Allowed {
 		return d, err

@@ -75,6 +75,40 @@ func TestRedAuthorizeUnknownResource(t *testing.T) {
 	wantDecision(t, "entry after the unknown resources", h.present("in-1", text), true, gateway.ReasonOK)
 }
 
+// TestRedLaneActionsOnlyAtLanes: enter and exit are what lanes do. A key
+// that allows them everywhere, asked to "exit" a locker, must not count as
+// having left the site (anti-passback) nor as having entered it.
+func TestRedLaneActionsOnlyAtLanes(t *testing.T) {
+	h := newHarness(t)
+	c := allKey()
+	c.Uses = 1
+	text, id := h.mustKey(c)
+	for _, req := range []gateway.AccessRequest{
+		{Resource: "locker:A-03", Action: gateway.ActionEnter},
+		{Resource: "door:lobby", Action: gateway.ActionExit},
+		{Resource: "space:P01", Action: gateway.ActionEnter},
+	} {
+		req.Text, req.Channel = text, gateway.ChannelScanner
+		d := h.authorize(req)
+		wantDecision(t, string(req.Action)+" "+req.Resource, d, false, gateway.ReasonActionNotAllowed)
+		h.wantRecorded(string(req.Action)+" "+req.Resource, d, gateway.EvAccess)
+	}
+	if st := h.keyState(id); st.Uses != 0 || st.Inside {
+		t.Errorf("key state: %+v; want unused, not inside", st)
+	}
+	h.sensor("in-1-loop", true)
+	wantDecision(t, "entry", h.present("in-1", text), true, gateway.ReasonOK)
+	h.sensor("in-1-loop", false)
+	// Inside, "exiting" the lobby door does not clear anti-passback.
+	d := h.authorize(gateway.AccessRequest{Text: text, Resource: "door:lobby", Action: gateway.ActionExit, Channel: gateway.ChannelScanner})
+	wantDecision(t, "exit the lobby door while inside", d, false, gateway.ReasonActionNotAllowed)
+	if st := h.keyState(id); !st.Inside {
+		t.Errorf("key state after exiting a door: %+v; want still inside", st)
+	}
+	h.clock.Advance(5 * time.Minute)
+	wantDecision(t, "exit at the lane", h.present("out-1", text), true, gateway.ReasonOK)
+}
+
 // parkOn puts a car on a space and waits until its flap rises.
 func (h *harness) parkOn(space string) {
 	h.t.Helper()
@@ -789,6 +823,74 @@ func FuzzPresent(f *testing.F) {
 			}
 		}
 		// Let the barriers come down for the next input.
+		h.gw.Tick(ctx, h.clock.Advance(h.site.Policy.BarrierOpenTimeout))
+		h.clock.Advance(-h.site.Policy.BarrierOpenTimeout)
+	})
+}
+
+// FuzzAuthorize asks for arbitrary resources and actions with a key that
+// allows everything: only resources the site has, with actions they
+// support, are allowed; every decision is recorded.
+func FuzzAuthorize(f *testing.F) {
+	h, _ := fuzzHarness(f)
+	all := keys.Claims{KeyID: "fz-all", Site: h.site.ID, Resources: []string{"*"}, Actions: []string{keys.ActionEnter,
+		keys.ActionExit, keys.ActionOpen, keys.ActionUnlock, keys.ActionLock}}
+	text := keys.EncodeText(fuzzSign(f, all, fuzzPriv))
+	known := map[string]bool{}
+	for _, l := range h.site.Lanes {
+		known[l.Resource()] = true
+	}
+	for _, s := range h.site.Spaces {
+		known[s.Resource()] = true
+	}
+	for _, l := range h.site.Lockers {
+		for _, c := range l.Compartments {
+			known[c.Resource()] = true
+		}
+	}
+	for _, d := range h.site.Doors {
+		known[d.Resource()] = true
+	}
+	for r := range known {
+		for _, a := range []string{"enter", "exit", "open", "unlock", "lock", ""} {
+			f.Add(r, a)
+		}
+	}
+	for _, r := range []string{"", "*", "gate:", "gate:*", "gate:out-1x", "gate:out-", "locker:", "locker:A-0", "door:lobby ",
+		"GATE:out-1", "gate:OUT-1", "gate:out-1\x00", "space:P01*", "door:*", "gate:in-1\n"} {
+		f.Add(r, "open")
+		f.Add(r, "exit")
+	}
+	var lastSeq uint64
+	f.Fuzz(func(t *testing.T, resource, action string) {
+		ctx := context.Background()
+		d, err := h.gw.Authorize(ctx, gateway.AccessRequest{Text: text, Resource: resource, Action: gateway.Action(action),
+			Channel: gateway.ChannelScanner})
+		if err != nil {
+			t.Fatalf("Authorize(%q, %q): %v", resource, action, err)
+		}
+		if d.Seq <= lastSeq {
+			t.Fatalf("Authorize(%q, %q): %v has seq %d after %d; want a new event", resource, action, d, d.Seq, lastSeq)
+		}
+		lastSeq = d.Seq
+		if !d.Allowed {
+			return
+		}
+		lane := strings.HasPrefix(resource, "gate:")
+		switch {
+		case !known[resource]:
+			t.Fatalf("Authorize(%q, %q): %v for a resource the site does not have", resource, action, d)
+		case lane && action != "enter" && action != "exit" && action != "":
+			t.Fatalf("Authorize(%q, %q): %v; a lane only enters or exits", resource, action, d)
+		case !lane && (action == "enter" || action == "exit"):
+			t.Fatalf("Authorize(%q, %q): %v; only lanes enter or exit", resource, action, d)
+		}
+		// Leave for the next input: out of any session the entry opened.
+		if lane && (action == "enter" || (action == "" && resource == "gate:in-1")) {
+			if err := h.gw.ResetPassback(ctx, "fz-all", attendant); err != nil {
+				t.Fatal(err)
+			}
+		}
 		h.gw.Tick(ctx, h.clock.Advance(h.site.Policy.BarrierOpenTimeout))
 		h.clock.Advance(-h.site.Policy.BarrierOpenTimeout)
 	})
