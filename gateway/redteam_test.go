@@ -117,6 +117,34 @@ func (h *harness) parkOn(space string) {
 	h.wantFlap("parked on "+space, space+"-flap", true)
 }
 
+// TestRedLatePaymentForOldSpaceSession: the fire alarm lets a car off P01
+// unpaid; a new car parks there. The old session's e-payment completion
+// then arrives: it is applied to the old session and must not lower the
+// flap under the new car, which has paid nothing.
+func TestRedLatePaymentForOldSpaceSession(t *testing.T) {
+	h := newHarness(t)
+	h.parkOn("P01")
+	old := h.session("space:P01").Session
+	h.clock.Advance(time.Hour)
+	h.sensor("fire-panel", true)
+	h.sensor("P01-sensor", false)
+	h.advance(time.Minute)
+	h.sensor("fire-panel", false)
+	if v := h.session(old.ID); v.Session.State != gateway.SessionClosed {
+		t.Fatalf("old session after the car left: %s; want closed", v.Session.State)
+	}
+	h.parkOn("P01")
+	h.clock.Advance(time.Hour)
+	r := h.pay(gateway.PaymentIn{ID: "late-ep", Ref: old.ID, Method: gateway.PayEPayment, Amount: 450})
+	if r.SessionID != old.ID {
+		t.Errorf("late payment applied to %s; want the old session %s", r.SessionID, old.ID)
+	}
+	h.wantFlap("late payment for the previous car", "P01-flap", true)
+	if v := h.session("space:P01"); v.Due.Amount == 0 {
+		t.Errorf("new car's session after the old one's payment: due 0; want something due")
+	}
+}
+
 // TestRedQuoteOfAnotherSession: a quote holds only for its own session.
 func TestRedQuoteOfAnotherSession(t *testing.T) {
 	h := newHarness(t)

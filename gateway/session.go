@@ -325,7 +325,10 @@ func (g *Gateway) ApplyPayment(ctx context.Context, in PaymentIn) (PaymentResult
 	if err != nil {
 		return PaymentResult{}, fmt.Errorf("apply payment %s: %w", in.ID, err)
 	}
-	if !res.Duplicate && res.Settled {
+	// A payment for a session that already ended (a late e-payment for a
+	// car the fire alarm let go) lifts nothing: its space may hold the
+	// next car by now.
+	if !res.Duplicate && res.Settled && sess.State == SessionOpen {
 		g.afterSettled(ctx, sess, in.Method)
 	}
 	return res, nil
