@@ -145,6 +145,21 @@ func TestRedLatePaymentForOldSpaceSession(t *testing.T) {
 	}
 }
 
+// TestRedClosedSessionStopsAccruing: after the car left, its session owes
+// what it owed at the exit, however long ago that was.
+func TestRedClosedSessionStopsAccruing(t *testing.T) {
+	h := newHarness(t)
+	text, s := enterWithTicket(h)
+	h.clock.Advance(10 * time.Minute) // free
+	h.sensor("out-1-loop", true)
+	wantDecision(t, "free exit", h.present("out-1", text), true, gateway.ReasonOK)
+	h.clock.Advance(5 * time.Hour)
+	v := h.session(s.ID)
+	if v.Session.State != gateway.SessionClosed || v.Due.Amount != 0 || v.Due.Fee != 0 {
+		t.Errorf("closed session 5 h after a free exit: state %s due %+v; want closed, fee 0, due 0", v.Session.State, v.Due)
+	}
+}
+
 // TestRedQuoteOfAnotherSession: a quote holds only for its own session.
 func TestRedQuoteOfAnotherSession(t *testing.T) {
 	h := newHarness(t)

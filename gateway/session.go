@@ -29,6 +29,11 @@ func (g *Gateway) due(tx Tx, s Session, t time.Time) (Due, error) {
 		return Due{}, err
 	}
 	d := Due{Paid: s.Paid, Currency: tf.Currency}
+	if s.State == SessionClosed && !s.ExitAt.IsZero() && t.After(s.ExitAt) {
+		// The car left: the session owes what it owed then, however long
+		// ago that was.
+		t = s.ExitAt
+	}
 	if s.FeeExempt || s.Overridden {
 		return d, nil
 	}
