@@ -160,6 +160,51 @@ func TestRedClosedSessionStopsAccruing(t *testing.T) {
 	}
 }
 
+// TestRedPaymentIDReuse: a payment ID is applied once. The same payment
+// again is a duplicate; a different payment under a used ID (a pay
+// station whose transaction counter restarted, a cloud bug) must not be
+// swallowed as a duplicate, or its money is lost without a trace.
+func TestRedPaymentIDReuse(t *testing.T) {
+	h := newHarness(t)
+	textA, a := enterWithTicket(h)
+	h.sensor("in-1-loop", false)
+	textB, b := enterWithTicket(h)
+	h.clock.Advance(50 * time.Minute)
+	first := h.pay(gateway.PaymentIn{ID: "p-1", Ref: textA, Method: gateway.PayCash, Amount: 300})
+	if first.Duplicate || !first.Settled {
+		t.Fatalf("first payment: %+v; want applied and settled", first)
+	}
+	same := h.pay(gateway.PaymentIn{ID: "p-1", Ref: textA, Method: gateway.PayCash, Amount: 300})
+	if !same.Duplicate || same.SessionID != a.ID {
+		t.Errorf("same payment again: %+v; want a duplicate for %s", same, a.ID)
+	}
+	for _, in := range []gateway.PaymentIn{
+		{ID: "p-1", Ref: textB, Method: gateway.PayCash, Amount: 300},           // another session
+		{ID: "p-1", Ref: textA, Method: gateway.PayCash, Amount: 150},           // another amount
+		{ID: "p-1", Ref: textA, Method: gateway.PayEPayment, Amount: 300},       // another method
+		{ID: "p-1", Ref: b.ID, Method: gateway.PayCash, Amount: 300},            // another session, by ID
+		{ID: "p-1", Ref: "ticket:NOSUCH", Method: gateway.PayCash, Amount: 300}, // no such session
+	} {
+		r, err := h.gw.ApplyPayment(h.ctx, in)
+		if err == nil {
+			t.Errorf("ApplyPayment(%+v) under a used ID: got %+v; want a Conflict error", in, r)
+		} else if gateway.KindOf(err) != gateway.Conflict {
+			t.Errorf("ApplyPayment(%+v) under a used ID: got %v; want a Conflict error", in, err)
+		}
+	}
+	if v := h.session(textB); v.Session.Paid != 0 {
+		t.Errorf("session B paid %d; want 0", v.Session.Paid)
+	}
+	// Cash under a reused pay-station transaction ID raises an alarm the
+	// operator sees instead of vanishing.
+	before := h.lastSeq()
+	h.gw.CashPaid(h.ctx, gateway.CashPayment{ID: "7", Ref: textA, Amount: 300})
+	h.gw.CashPaid(h.ctx, gateway.CashPayment{ID: "7", Ref: textB, Amount: 300})
+	if al := h.eventsOf(gateway.EvAlarm, before); len(al) != 1 || eventData(t, al[0])["alarm"] != "cash_payment_unapplied" {
+		t.Errorf("cash under a reused transaction ID: alarms %v; want one cash_payment_unapplied", al)
+	}
+}
+
 // TestRedQuoteOfAnotherSession: a quote holds only for its own session.
 func TestRedQuoteOfAnotherSession(t *testing.T) {
 	h := newHarness(t)

@@ -258,11 +258,19 @@ func (g *Gateway) ApplyPayment(ctx context.Context, in PaymentIn) (PaymentResult
 	err := g.update(ctx, func(tx Tx, rec *recorder) error {
 		res = PaymentResult{}
 		if old, err := tx.Payment(in.ID); err == nil {
-			res = PaymentResult{Payment: old, Duplicate: true, SessionID: old.SessionID}
 			s, err := tx.Session(old.SessionID)
 			if err != nil {
 				return err
 			}
+			// The same payment delivered again is a duplicate. Another
+			// payment under a used ID (a pay station whose transaction
+			// counter restarted) is refused, not swallowed: its money
+			// would vanish without a trace.
+			if old.Amount != in.Amount || old.Method != in.Method || !refersTo(s, in.Ref) {
+				return Errorf(Conflict, "payment ID %s was already used for %s %d on session %s; refusing %s %d for %q",
+					in.ID, old.Method, old.Amount, old.SessionID, in.Method, in.Amount, in.Ref)
+			}
+			res = PaymentResult{Payment: old, Duplicate: true, SessionID: old.SessionID}
 			if res.Due, err = g.due(tx, s, now); err != nil {
 				return err
 			}
@@ -337,6 +345,15 @@ func (g *Gateway) ApplyPayment(ctx context.Context, in PaymentIn) (PaymentResult
 		g.afterSettled(ctx, sess, in.Method)
 	}
 	return res, nil
+}
+
+// refersTo reports whether ref names session s by any of the references
+// findSession accepts, whether s is still open or not.
+func refersTo(s Session, ref string) bool {
+	if kind, id := classify(ref); kind == credTicket {
+		ref = "ticket:" + id
+	}
+	return ref == s.ID || ref == s.Credential
 }
 
 // afterSettled lifts the exit restriction of a settled session.
