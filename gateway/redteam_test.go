@@ -9,6 +9,7 @@ package gateway_test
 import (
 	"context"
 	"crypto/ed25519"
+	"math"
 	"slices"
 	"strings"
 	"sync"
@@ -202,6 +203,22 @@ func TestRedPaymentIDReuse(t *testing.T) {
 	h.gw.CashPaid(h.ctx, gateway.CashPayment{ID: "7", Ref: textB, Amount: 300})
 	if al := h.eventsOf(gateway.EvAlarm, before); len(al) != 1 || eventData(t, al[0])["alarm"] != "cash_payment_unapplied" {
 		t.Errorf("cash under a reused transaction ID: alarms %v; want one cash_payment_unapplied", al)
+	}
+}
+
+// TestRedPaymentOverflow: amounts near the int64 limit never wrap the
+// session's total paid.
+func TestRedPaymentOverflow(t *testing.T) {
+	h := newHarness(t)
+	text, s := enterWithTicket(h)
+	h.clock.Advance(50 * time.Minute)
+	h.pay(gateway.PaymentIn{ID: "huge", Ref: text, Method: gateway.PayEPayment, Amount: math.MaxInt64})
+	_, err := h.gw.ApplyPayment(h.ctx, gateway.PaymentIn{ID: "one-more", Ref: text, Method: gateway.PayCash, Amount: 1})
+	if gateway.KindOf(err) != gateway.Invalid {
+		t.Errorf("a payment that would overflow the total: got %v; want an Invalid error", err)
+	}
+	if v := h.session(s.ID); v.Session.Paid != math.MaxInt64 {
+		t.Errorf("paid after the overflow attempt: %d; want %d", v.Session.Paid, int64(math.MaxInt64))
 	}
 }
 

@@ -3,6 +3,7 @@ package gateway
 import (
 	"context"
 	"fmt"
+	"math"
 	"strings"
 	"time"
 )
@@ -286,6 +287,9 @@ func (g *Gateway) ApplyPayment(ctx context.Context, in PaymentIn) (PaymentResult
 		s, err := findSession(tx, in.Ref)
 		if err != nil {
 			return err
+		}
+		if s.Paid > math.MaxInt64-in.Amount {
+			return Errorf(Invalid, "payment %s: amount %d would overflow session %s's total paid %d", in.ID, in.Amount, s.ID, s.Paid)
 		}
 		p := Payment{ID: in.ID, SessionID: s.ID, Method: in.Method, Amount: in.Amount, At: in.At, QuoteID: in.QuoteID, CheckoutID: in.CheckoutID}
 		if err := tx.InsertPayment(p); err != nil {
