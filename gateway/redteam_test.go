@@ -222,6 +222,24 @@ func TestRedPaymentOverflow(t *testing.T) {
 	}
 }
 
+// TestRedCheckoutOfAnotherSession: a payment for session A naming session
+// B's checkout must not release B's checkout lock.
+func TestRedCheckoutOfAnotherSession(t *testing.T) {
+	h := newHarness(t)
+	textA, _ := enterWithTicket(h)
+	h.sensor("in-1-loop", false)
+	textB, _ := enterWithTicket(h)
+	h.clock.Advance(50 * time.Minute)
+	cb, _, err := h.gw.BeginCheckout(h.ctx, textB)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.pay(gateway.PaymentIn{ID: "pa", Ref: textA, Method: gateway.PayEPayment, Amount: 300, CheckoutID: cb.ID})
+	if _, _, err := h.gw.BeginCheckout(h.ctx, textB); gateway.KindOf(err) != gateway.Conflict {
+		t.Errorf("second checkout for B after A's payment named B's checkout: got %v; want a Conflict (B's checkout still runs)", err)
+	}
+}
+
 // TestRedQuoteOfAnotherSession: a quote holds only for its own session.
 func TestRedQuoteOfAnotherSession(t *testing.T) {
 	h := newHarness(t)

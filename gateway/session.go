@@ -313,7 +313,9 @@ func (g *Gateway) ApplyPayment(ctx context.Context, in PaymentIn) (PaymentResult
 			return err
 		}
 		if in.CheckoutID != "" {
-			if c, err := tx.Checkout(in.CheckoutID); err == nil && !c.Done {
+			// Only the paid session's own checkout ends: another
+			// session's stays locked against a second payment.
+			if c, err := tx.Checkout(in.CheckoutID); err == nil && !c.Done && c.SessionID == s.ID {
 				c.Done = true
 				if err := tx.PutCheckout(c); err != nil {
 					return err
