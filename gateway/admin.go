@@ -37,7 +37,9 @@ func (g *Gateway) OverrideLane(ctx context.Context, laneID, ref string, o Overri
 	now := g.clock.Now()
 	d := Allow()
 	d.Reason, d.Message = ReasonOverride, ReasonOverride.Message()
+	freed := "" // the space whose session the override closed
 	err := g.update(ctx, func(tx Tx, rec *recorder) error {
+		freed = ""
 		data := map[string]any{"lane": laneID, "operator": o.Operator, "reason": o.Reason}
 		if ref != "" {
 			s, err := findSession(tx, ref)
@@ -55,6 +57,7 @@ func (g *Gateway) OverrideLane(ctx context.Context, laneID, ref string, o Overri
 				if err := g.closeSession(tx, rec, s, now, "override:"+laneID); err != nil {
 					return err
 				}
+				freed = s.Space
 				// The key's car left: clear its anti-passback state as
 				// an exit with the key would.
 				if keyID, ok := strings.CutPrefix(s.Credential, "key:"); ok {
@@ -79,6 +82,11 @@ func (g *Gateway) OverrideLane(ctx context.Context, laneID, ref string, o Overri
 	})
 	if err != nil {
 		return Decision{}, fmt.Errorf("override lane %s: %w", laneID, err)
+	}
+	if freed != "" {
+		// The car on that space is let go too: with its session closed
+		// and its flap up, nothing else would ever lower it.
+		g.releaseSpace(ctx, freed)
 	}
 	g.raise(ctx, ls)
 	return d, nil

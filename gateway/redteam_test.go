@@ -396,6 +396,24 @@ func TestRedTicketRace(t *testing.T) {
 	}
 }
 
+// TestRedOverrideSpaceSession: an attendant who lets the car on P01 go
+// through an exit lane's override must also lower P01's flap, or the car
+// is locked on a space whose session no longer exists.
+func TestRedOverrideSpaceSession(t *testing.T) {
+	h := newHarness(t)
+	h.parkOn("P01")
+	h.clock.Advance(time.Hour)
+	if _, err := h.gw.OverrideLane(h.ctx, "out-1", "space:P01", attendant); err != nil {
+		t.Fatal(err)
+	}
+	h.wantFlap("override of the space's session", "P01-flap", false)
+	h.sensor("P01-sensor", false)
+	h.advance(time.Minute)
+	h.sensor("P01-sensor", true)
+	h.advance(time.Minute)
+	h.wantFlap("next car", "P01-flap", true)
+}
+
 // TestRedListStatusFailsClosed: a list entry with an empty ID or a status
 // the gateway does not know (a typo, a case change, trailing space) never
 // reaches the list, whether it comes through UpdateList or straight to
