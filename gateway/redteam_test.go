@@ -414,6 +414,33 @@ func TestRedOverrideSpaceSession(t *testing.T) {
 	h.wantFlap("next car", "P01-flap", true)
 }
 
+// TestRedReleaseSpaceRecorded: a release decision, granted or refused, is
+// an event.
+func TestRedReleaseSpaceRecorded(t *testing.T) {
+	h := newHarness(t)
+	h.parkOn("P01")
+	h.clock.Advance(time.Hour)
+	d, err := h.gw.ReleaseSpace(h.ctx, "P01")
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantDecision(t, "release while unpaid", d, false, gateway.ReasonPaymentDue)
+	h.wantRecorded("release while unpaid", d, gateway.EvAccess)
+	h.parkOn("P02")
+	d, err = h.gw.ReleaseSpace(h.ctx, "P02")
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantDecision(t, "release within the free minutes", d, true, gateway.ReasonOK)
+	h.wantRecorded("release within the free minutes", d, gateway.EvAccess)
+	d, err = h.gw.ReleaseSpace(h.ctx, "P03")
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantDecision(t, "release of an empty space", d, false, gateway.ReasonNoSession)
+	h.wantRecorded("release of an empty space", d, gateway.EvAccess)
+}
+
 // TestRedListStatusFailsClosed: a list entry with an empty ID or a status
 // the gateway does not know (a typo, a case change, trailing space) never
 // reaches the list, whether it comes through UpdateList or straight to

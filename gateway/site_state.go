@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"fmt"
 	"time"
 )
 
@@ -186,23 +187,45 @@ func (g *Gateway) lowerFlap(ctx context.Context, spaceID string, settled bool) {
 
 // ReleaseSpace lowers a space's flap when nothing is due (a stay within the
 // free minutes, or a fee already paid); otherwise it returns a denial with
-// the amount due.
+// the amount due (payment_due), or no_session when the space has no open
+// session. Every decision is recorded.
 func (g *Gateway) ReleaseSpace(ctx context.Context, spaceID string) (Decision, error) {
 	if _, ok := g.spaces[spaceID]; !ok {
 		return Decision{}, Errorf(NotFound, "no space %q", spaceID)
 	}
-	v, err := g.LookupSession(ctx, "space:"+spaceID)
+	now := g.clock.Now()
+	res := "space:" + spaceID
+	var d Decision
+	err := g.update(ctx, func(tx Tx, rec *recorder) error {
+		d = Deny(ReasonNoSession)
+		s, err := tx.OpenSessionByCredential(res)
+		switch {
+		case err == nil:
+			due, err := g.due(tx, s, now)
+			if err != nil {
+				return err
+			}
+			if d = Allow(); due.Amount > 0 {
+				d = Deny(ReasonPaymentDue)
+				d.Due = due.Amount
+			}
+			d.SessionID = s.ID
+		case KindOf(err) != NotFound:
+			return err
+		}
+		if err := rec.add(tx, now, EvAccess, accessData{Resource: res, Action: ActionOpen, Credential: res,
+			Allowed: d.Allowed, Reason: d.Reason, SessionID: d.SessionID, Due: d.Due}); err != nil {
+			return err
+		}
+		d.Seq = rec.last()
+		return nil
+	})
 	if err != nil {
-		return Decision{}, err
+		return Decision{}, fmt.Errorf("release space %s: %w", spaceID, err)
 	}
-	if v.Due.Amount > 0 {
-		d := Deny(ReasonPaymentDue)
-		d.Due, d.SessionID = v.Due.Amount, v.Session.ID
-		return d, nil
+	if d.Allowed {
+		g.releaseSpace(ctx, spaceID)
 	}
-	g.releaseSpace(ctx, spaceID)
-	d := Allow()
-	d.SessionID = v.Session.ID
 	return d, nil
 }
 
