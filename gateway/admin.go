@@ -228,6 +228,9 @@ func (g *Gateway) LostTicket(ctx context.Context, laneID string, o Override) (Se
 	if err := o.validate(); err != nil {
 		return SessionView{}, err
 	}
+	if _, ok := g.lanes[laneID]; !ok {
+		return SessionView{}, Errorf(NotFound, "no lane %q", laneID)
+	}
 	now := g.clock.Now()
 	var v SessionView
 	err := g.update(ctx, func(tx Tx, rec *recorder) error {

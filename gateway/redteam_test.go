@@ -441,6 +441,18 @@ func TestRedReleaseSpaceRecorded(t *testing.T) {
 	h.wantRecorded("release of an empty space", d, gateway.EvAccess)
 }
 
+// TestRedLostTicketUnknownLane: a lost-ticket session names a real lane.
+func TestRedLostTicketUnknownLane(t *testing.T) {
+	h := newHarness(t)
+	before := h.lastSeq()
+	if _, err := h.gw.LostTicket(h.ctx, "nowhere", attendant); gateway.KindOf(err) != gateway.NotFound {
+		t.Errorf("LostTicket at an unknown lane: got %v; want NotFound", err)
+	}
+	if got := h.lastSeq(); got != before {
+		t.Errorf("LostTicket at an unknown lane recorded %d events; want none", got-before)
+	}
+}
+
 // TestRedListStatusFailsClosed: a list entry with an empty ID or a status
 // the gateway does not know (a typo, a case change, trailing space) never
 // reaches the list, whether it comes through UpdateList or straight to
