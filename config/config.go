@@ -5,8 +5,11 @@
 // Loading is strict: a required "version: 1", unknown keys refused, and
 // every problem collected and reported as "file:line: field.path: message".
 // The steps are: decode (filling defaults for absent keys), normalise
-// (resolve the time zone and the store path), validate (references between
-// sections, duplicate IDs, tariff coverage). Parsing has no side effects.
+// (resolve the time zone, the store path and the profiles directory, and
+// read the Modbus device profiles the devices name), validate (references
+// between sections, duplicate IDs, tariff coverage, driver settings against
+// buses and profiles). Parsing reads those profile files and has no other
+// side effects: nothing is created, opened or connected.
 // docs/configuration.md is the reference for the file format.
 //
 // It imports the gateway core and go.yaml.in/yaml/v3, and must not import
@@ -48,31 +51,18 @@ type File struct {
 	// Devices holds each device's driver settings, by device ID; every
 	// device in Site.Devices has an entry.
 	Devices map[string]DeviceConfig
-	Store   Store
-	Cloud   Cloud
-	HTTP    HTTP
-	Log     Log
+	// Buses are the Modbus lines (buses:), in file order.
+	Buses []Bus
+	// ProfilesDir is where Modbus device profiles are read from
+	// (profiles_dir:, default "devices" next to the site file).
+	ProfilesDir string
+	// Profiles are the device profiles the Modbus devices use, by name.
+	Profiles map[string]*Profile
+	Store    Store
+	Cloud    Cloud
+	HTTP     HTTP
+	Log      Log
 }
-
-// DeviceConfig is a device's driver-specific settings: the sub-map named
-// after its driver ("sim: {}", later "gpio: {...}", "modbus: {...}").
-// Exactly the field of the device's driver is non-nil.
-type DeviceConfig struct {
-	Driver string     // same as the gateway.Device's Driver
-	Sim    *SimConfig // driver "sim"
-}
-
-// Drivers known to this lotgate. A new driver adds its name here, a typed
-// settings struct to DeviceConfig and a case to decodeDriver.
-const (
-	DriverSim = "sim"
-)
-
-var knownDrivers = []string{DriverSim}
-
-// SimConfig holds the settings of a simulated device. It has none yet;
-// "sim: {}" (or no sim key at all) is the whole configuration.
-type SimConfig struct{}
 
 // Store is where the gateway keeps its state.
 type Store struct {
@@ -182,9 +172,9 @@ func Parse(name string, data []byte) (*File, error) {
 		d.normalise(f, filepath.Dir(name))
 		d.validate(f)
 	}
-	if len(d.probs) > 0 {
+	if len(d.probs)+len(d.extra) > 0 {
 		d.probs.sort()
-		return nil, d.probs
+		return nil, append(d.probs, d.extra...)
 	}
 	return f, nil
 }

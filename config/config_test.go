@@ -199,7 +199,7 @@ func TestProblems(t *testing.T) {
 		{"bad direction", []string{"    direction: exit\n", "    direction: out # want\n"}, "lanes[1].direction", `unknown value "out"; want one of entry, exit`},
 		{"bad id", []string{"  - id: P1\n", "  - id: P 1 # want\n"}, "spaces[0].id", `bad id "P 1"`},
 		{"bad device id referenced", []string{"  - id: occ\n", "  - id: occ/1 # want\n", "    sensor: occ\n", "    sensor: occ/1\n"}, "devices[7].id", `bad id "occ/1"`},
-		{"unknown driver", []string{"    driver: sim\n    sim: {}\n", "    driver: gpio # want\n    gpio: {pin: GPIO17}\n"}, "devices[13].driver", `unknown driver "gpio"; known drivers: sim`},
+		{"unknown driver", []string{"    driver: sim\n    sim: {}\n", "    driver: zigbee # want\n    zigbee: {pin: GPIO17}\n"}, "devices[13].driver", `unknown driver "zigbee"; known drivers: sim, gpio, modbus, scanner`},
 		{"bad cloud mode", []string{"  mode: \"off\"\n", "  mode: sky # want\n"}, "cloud.mode", `unknown value "sky"; want one of demo, mqtt, off`},
 		{"bad log level", []string{"  level: info\n", "  level: loud # want\n"}, "log.level", `unknown value "loud"`},
 		{"bad listen", []string{"  listen: \"127.0.0.1:0\"\n", "  listen: localhost # want\n"}, "http.listen", `bad address "localhost"`},

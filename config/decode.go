@@ -19,12 +19,13 @@ import (
 // them.
 var (
 	rootKeys = []string{"version", "site", "devices", "lanes", "spaces", "lockers", "doors",
-		"pay_station", "fire_alarm", "tariff", "trusted_keys", "policy", "store", "cloud", "http", "log"}
+		"pay_station", "fire_alarm", "tariff", "trusted_keys", "policy", "store", "cloud", "http", "log",
+		"buses", "profiles_dir"}
 	siteKeys        = []string{"id", "name", "time_zone", "geofence", "capacity"}
 	geofenceKeys    = []string{"center", "radius_m", "polygon"}
 	pointKeys       = []string{"lat", "lon"}
 	capacityKeys    = []string{"spaces", "closed"}
-	deviceKeys      = []string{"id", "kind", "driver"}
+	deviceKeys      = []string{"id", "kind", "driver", "fail_policy"}
 	laneKeys        = []string{"id", "direction", "barrier", "loop", "scanner", "ticket"}
 	spaceKeys       = []string{"id", "flap", "sensor", "raise_after", "empty_for"}
 	lockerKeys      = []string{"id", "compartments"}
@@ -73,9 +74,14 @@ func (d *decoder) decodeFile(n *yaml.Node) *File {
 	}
 
 	site := &gateway.Site{Policy: DefaultPolicy()}
-	f := &File{Name: d.file, Site: site, Devices: make(map[string]DeviceConfig)}
+	f := &File{Name: d.file, Site: site, Devices: make(map[string]DeviceConfig), Profiles: make(map[string]*Profile)}
 	d.site(root.sub("site", true, siteKeys...), site)
 	d.devices(root, f)
+	d.buses(root, f)
+	f.ProfilesDir = root.strOr("profiles_dir", DefaultProfilesDir)
+	if f.ProfilesDir == "" {
+		d.errorf(d.line("profiles_dir"), "profiles_dir", "must not be empty")
+	}
 	d.lanes(root, site)
 	d.spaces(root, site)
 	d.lockers(root, site)
@@ -277,9 +283,22 @@ func (d *decoder) devices(root *mapping, f *File) {
 		case DriverSim:
 			d.mapping(m.node(DriverSim, false), join(p, DriverSim)) // no settings yet: any key is unknown
 			cfg.Sim = &SimConfig{}
+		case DriverGPIO:
+			if gm := m.sub(DriverGPIO, true, gpioKeys...); gm != nil {
+				cfg.GPIO = d.gpio(gm, join(p, DriverGPIO), dev.Kind)
+			}
+		case DriverModbus:
+			if mm := m.sub(DriverModbus, true, modbusKeys...); mm != nil {
+				cfg.Modbus = d.modbusDevice(mm, join(p, DriverModbus), dev.Kind)
+			}
+		case DriverScanner:
+			if sm := m.sub(DriverScanner, true, scannerKeys...); sm != nil {
+				cfg.Scanner = d.scanner(sm, join(p, DriverScanner), dev.Kind)
+			}
 		default:
 			d.errorf(d.line(join(p, "driver")), join(p, "driver"), "unknown driver %q; known drivers: %s", dev.Driver, strings.Join(knownDrivers, ", "))
 		}
+		cfg.Fail = d.failPolicy(m, p, dev)
 		f.Site.Devices = append(f.Site.Devices, dev)
 		if dev.ID != "" {
 			f.Devices[dev.ID] = cfg

@@ -13,14 +13,20 @@ import (
 )
 
 // TestExamples loads every YAML file under configs/, so a new example is
-// covered as soon as it is added.
+// covered as soon as it is added: site files, and the device profiles
+// under configs/devices/.
 func TestExamples(t *testing.T) {
-	var files []string
+	var files, profiles []string
 	err := filepath.WalkDir("../configs", func(path string, e fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
-		if !e.IsDir() && (strings.HasSuffix(path, ".yaml") || strings.HasSuffix(path, ".yml")) {
+		if e.IsDir() || !(strings.HasSuffix(path, ".yaml") || strings.HasSuffix(path, ".yml")) {
+			return nil
+		}
+		if filepath.Base(filepath.Dir(path)) == "devices" {
+			profiles = append(profiles, path)
+		} else {
 			files = append(files, path)
 		}
 		return nil
@@ -41,6 +47,29 @@ func TestExamples(t *testing.T) {
 				t.Fatalf("Load(%q): site or its location is nil", path)
 			}
 		})
+	}
+	if len(profiles) < 3 {
+		t.Fatalf("found %d device profiles under configs/devices/ (%v); want one per profile kind at least", len(profiles), profiles)
+	}
+	kinds := make(map[string]bool)
+	for _, path := range profiles {
+		t.Run(filepath.Base(path), func(t *testing.T) {
+			data, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			name := strings.TrimSuffix(filepath.Base(path), filepath.Ext(path))
+			p, err := ParseProfile(path, name, data)
+			if err != nil {
+				t.Fatalf("ParseProfile(%q):\n%v", path, err)
+			}
+			kinds[p.Kind] = true
+		})
+	}
+	for _, k := range []string{ProfilePayStation, ProfileLockerBoard, ProfileFlapController} {
+		if !kinds[k] {
+			t.Errorf("no profile of kind %s under configs/devices/", k)
+		}
 	}
 }
 

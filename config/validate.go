@@ -26,6 +26,10 @@ func (d *decoder) normalise(f *File, dir string) {
 	if p := f.Store.Path; p != "" && p != ":memory:" && !filepath.IsAbs(p) {
 		f.Store.Path = filepath.Join(dir, p)
 	}
+	if p := f.ProfilesDir; p != "" && !filepath.IsAbs(p) {
+		f.ProfilesDir = filepath.Join(dir, p)
+	}
+	d.loadProfiles(f)
 }
 
 // validate checks what spans sections: device references, the fire alarm's
@@ -81,6 +85,8 @@ func (d *decoder) validate(f *File) {
 			}
 		}
 	}
+
+	d.validateDrivers(f)
 
 	if len(s.Lanes)+len(s.Spaces)+len(s.Lockers)+len(s.Doors) == 0 {
 		line := d.line("lanes")

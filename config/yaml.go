@@ -36,6 +36,12 @@ type decoder struct {
 	// rootLine is the first line of the root mapping, for problems with
 	// the file as a whole.
 	rootLine int
+	// pins are the GPIO pins the devices name; ports the serial ports and
+	// input devices the buses and scanners name: each may be used once.
+	pins, ports []pinUse
+	// extra are problems found in other files (device profiles), reported
+	// after the site file's own.
+	extra Problems
 }
 
 // ref is a reference to a device from the field at path.
@@ -137,6 +143,16 @@ type mapping struct {
 // unknown and duplicate keys, and records each key's line. It returns nil
 // if n is nil or not a mapping.
 func (d *decoder) mapping(n *yaml.Node, path string, known ...string) *mapping {
+	return d.mappingOf(n, path, false, known)
+}
+
+// freeMapping is mapping for a map whose keys are names the file chooses
+// (a profile's points and actions): any key is accepted.
+func (d *decoder) freeMapping(n *yaml.Node, path string) *mapping {
+	return d.mappingOf(n, path, true, nil)
+}
+
+func (d *decoder) mappingOf(n *yaml.Node, path string, anyKey bool, known []string) *mapping {
 	if n == nil || n.Kind == yaml.AliasNode {
 		return nil
 	}
@@ -152,7 +168,7 @@ func (d *decoder) mapping(n *yaml.Node, path string, known ...string) *mapping {
 			continue
 		}
 		kp := join(path, k.Value)
-		if !contains(known, k.Value) {
+		if !anyKey && !contains(known, k.Value) {
 			if len(known) == 0 {
 				d.errorf(k.Line, kp, "unknown key %q; %s takes no keys", k.Value, path)
 			} else {
@@ -219,6 +235,14 @@ func (m *mapping) node(key string, required bool) *yaml.Node {
 		return nil
 	}
 	return v
+}
+
+// freeSub decodes key as a nested mapping whose keys are free names.
+func (m *mapping) freeSub(key string, required bool) *mapping {
+	if m == nil {
+		return nil
+	}
+	return m.d.freeMapping(m.node(key, required), join(m.path, key))
 }
 
 // sub decodes key as a nested mapping with the given known keys.
