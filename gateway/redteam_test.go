@@ -549,6 +549,57 @@ func (h *harness) observed(o gateway.Observer) {
 	h.gw, h.sim = gw, devs
 }
 
+// TestRedFireWhileFlapRises: the fire alarm goes off while the gateway is
+// opening a space session, just before it raises the flap. No flap may
+// rise during a fire alarm.
+func TestRedFireWhileFlapRises(t *testing.T) {
+	h := newHarness(t)
+	var o funcObserver
+	h.observed(&o)
+	o.set(func(e gateway.Event) {
+		if e.Type == gateway.EvSessionOpened {
+			o.set(nil)
+			h.sensor("fire-panel", true)
+		}
+	})
+	h.sensor("P01-sensor", true)
+	h.advance(time.Minute)
+	if !h.gw.FireAlarmActive() {
+		t.Fatal("the fire alarm did not go off")
+	}
+	h.wantFlap("fire alarm while the flap was about to rise", "P01-flap", false)
+	h.advance(time.Minute)
+	h.wantFlap("during the fire alarm", "P01-flap", false)
+	h.sensor("fire-panel", false)
+	h.advance(time.Minute)
+	h.wantFlap("after the alarm, car still there", "P01-flap", true)
+}
+
+// TestRedCarLeavesWhileFlapRises: the car drives off while the gateway is
+// opening its space session. The flap must not rise under a leaving car,
+// and the space must not stay locked with a session nobody has.
+func TestRedCarLeavesWhileFlapRises(t *testing.T) {
+	h := newHarness(t)
+	var o funcObserver
+	h.observed(&o)
+	o.set(func(e gateway.Event) {
+		if e.Type == gateway.EvSessionOpened {
+			o.set(nil)
+			h.sensor("P01-sensor", false)
+		}
+	})
+	h.sensor("P01-sensor", true)
+	h.advance(time.Minute)
+	h.wantFlap("car left as the session opened", "P01-flap", false)
+	h.advance(time.Minute)
+	if _, err := h.gw.LookupSession(h.ctx, "space:P01"); gateway.KindOf(err) != gateway.NotFound {
+		t.Errorf("open session of the empty space: got %v; want NotFound (closed)", err)
+	}
+	h.sensor("P01-sensor", true)
+	h.advance(time.Minute)
+	h.wantFlap("next car", "P01-flap", true)
+}
+
 // TestRedFireFlapping toggles the fire alarm quickly while a car stands on
 // out-1's loop: the barrier never lowers onto it, and it is up at the end.
 func TestRedFireFlapping(t *testing.T) {

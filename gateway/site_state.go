@@ -142,15 +142,37 @@ func (g *Gateway) occupySpace(ctx context.Context, sp *spaceState) {
 		g.log.Error("open space session", "space", sp.space.ID, "err", err)
 		return
 	}
-	g.mu.Lock()
-	sp.flapUp, sp.restored = true, false
-	g.mu.Unlock()
+	// The fire alarm may have gone off, or the car driven away, while the
+	// session opened. Checked under the flap's command lock, as the fire
+	// alarm's lowering takes it too: the flap then stays down, and the
+	// session is handled as a restored one (the flap rises once the alarm
+	// is over and the car is still there; it closes once the space stays
+	// empty).
 	f := g.act.Flaps[sp.space.Flap]
-	var cmd func(context.Context) error
-	if f != nil {
-		cmd = f.Raise
+	raised := false
+	err = g.withDevice(ctx, sp.space.Flap, func(ctx context.Context) error {
+		g.mu.Lock()
+		if g.fire || !sp.present {
+			sp.restored = true
+			g.mu.Unlock()
+			return nil
+		}
+		sp.flapUp, sp.restored = true, false
+		g.mu.Unlock()
+		raised = true
+		if f == nil {
+			return Errorf(Unavailable, "no driver for device %s", sp.space.Flap)
+		}
+		return f.Raise(ctx)
+	})
+	if raised || err != nil {
+		data := actuationData{Device: sp.space.Flap, Command: "raise"}
+		if err != nil {
+			data.Error = err.Error()
+			g.log.Warn("actuation failed", "device", sp.space.Flap, "command", "raise", "err", err)
+		}
+		g.record(ctx, EvActuation, data)
 	}
-	_ = g.actuate(ctx, sp.space.Flap, "raise", cmd)
 }
 
 // releaseSpace lowers a space's flap after its session was settled.
