@@ -14,6 +14,9 @@ type laneState struct {
 	up       bool      // the barrier was commanded up
 	raisedAt time.Time //
 	carSeen  bool      // a vehicle was on the loop since the barrier rose
+	// fireRetry: the fire alarm's raise failed; Tick commands it again
+	// while the alarm lasts.
+	fireRetry bool
 }
 
 // Scanned handles text read by a scanner: a key, a ticket or a local-list
@@ -377,8 +380,9 @@ func (g *Gateway) IssueTicket(ctx context.Context, laneID string) (Decision, str
 	return d, text, nil
 }
 
-// raise commands a lane's barrier up.
-func (g *Gateway) raise(ctx context.Context, ls *laneState) {
+// raise commands a lane's barrier up. The error is recorded as an event;
+// callers other than the fire alarm need not look at it.
+func (g *Gateway) raise(ctx context.Context, ls *laneState) error {
 	g.mu.Lock()
 	ls.up, ls.raisedAt, ls.carSeen = true, g.clock.Now(), ls.occupied
 	g.mu.Unlock()
@@ -387,7 +391,7 @@ func (g *Gateway) raise(ctx context.Context, ls *laneState) {
 	if b != nil {
 		cmd = b.Raise
 	}
-	_ = g.actuate(ctx, ls.lane.Barrier, "raise", cmd)
+	return g.actuate(ctx, ls.lane.Barrier, "raise", cmd)
 }
 
 // lowerIfSafe lowers a lane's barrier unless its loop sees a vehicle or a

@@ -600,6 +600,38 @@ func TestRedCarLeavesWhileFlapRises(t *testing.T) {
 	h.wantFlap("next car", "P01-flap", true)
 }
 
+// TestRedFireExitRetried: a fire exit whose barrier did not answer when
+// the alarm went off is commanded again until it does; the same for a
+// fire door's lock and a flap that must lower.
+func TestRedFireExitRetried(t *testing.T) {
+	h := newHarness(t)
+	h.parkOn("P01")
+	for _, id := range []string{"out-1-barrier", "lobby-lock", "P01-flap"} {
+		if err := h.sim.SetOffline(id, true); err != nil {
+			t.Fatal(err)
+		}
+	}
+	h.sensor("fire-panel", true)
+	h.wantBarrier("alarm, barrier offline", "out-1-barrier", false)
+	h.wantBarrier("alarm", "out-2-barrier", true)
+	for _, id := range []string{"out-1-barrier", "lobby-lock", "P01-flap"} {
+		if err := h.sim.SetOffline(id, false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	h.advance(time.Second)
+	h.wantBarrier("alarm, barrier back online", "out-1-barrier", true)
+	h.wantLocked("alarm, lock back online", "lobby-lock", false)
+	h.wantFlap("alarm, flap back online", "P01-flap", false)
+	// Once held, nothing more is commanded tick after tick.
+	n := len(h.sim.History("out-1-barrier"))
+	h.advance(time.Second)
+	h.advance(time.Second)
+	if got := len(h.sim.History("out-1-barrier")); got != n {
+		t.Errorf("out-1-barrier commanded %d more times after it rose; want none", got-n)
+	}
+}
+
 // TestRedFireFlapping toggles the fire alarm quickly while a car stands on
 // out-1's loop: the barrier never lowers onto it, and it is up at the end.
 func TestRedFireFlapping(t *testing.T) {

@@ -26,6 +26,9 @@ type spaceState struct {
 	// with its flap down: a car that leaves it is let go, and the session
 	// closes with what it still owed listed as unpaid.
 	restored bool
+	// fireRetry: the fire alarm's lowering failed; Tick commands it again
+	// while the alarm lasts.
+	fireRetry bool
 }
 
 // doorState is the live state of a door or compartment. Guarded by
@@ -38,6 +41,7 @@ type doorState struct {
 	alarmed       bool
 	unlockedUntil time.Time // zero when locked
 	fireHeld      bool
+	fireRetry     bool // the fire alarm's unlock failed; Tick retries it while the alarm lasts
 }
 
 // SensorChanged implements Inputs: a loop, occupancy, door or fire-alarm
@@ -177,16 +181,16 @@ func (g *Gateway) occupySpace(ctx context.Context, sp *spaceState) {
 
 // releaseSpace lowers a space's flap after its session was settled.
 func (g *Gateway) releaseSpace(ctx context.Context, spaceID string) {
-	g.lowerFlap(ctx, spaceID, true)
+	_ = g.lowerFlap(ctx, spaceID, true)
 }
 
 // lowerFlap lowers a space's flap. settled says the session owes nothing
 // (released); otherwise (the fire alarm) the session stays owing and is
 // closed as left unpaid if the car goes.
-func (g *Gateway) lowerFlap(ctx context.Context, spaceID string, settled bool) {
+func (g *Gateway) lowerFlap(ctx context.Context, spaceID string, settled bool) error {
 	sp, ok := g.spaces[spaceID]
 	if !ok {
-		return
+		return nil
 	}
 	g.mu.Lock()
 	if settled {
@@ -204,7 +208,7 @@ func (g *Gateway) lowerFlap(ctx context.Context, spaceID string, settled bool) {
 	if f != nil {
 		cmd = f.Lower
 	}
-	_ = g.actuate(ctx, sp.space.Flap, "lower", cmd)
+	return g.actuate(ctx, sp.space.Flap, "lower", cmd)
 }
 
 // ReleaseSpace lowers a space's flap when nothing is due (a stay within the
@@ -379,6 +383,17 @@ func (g *Gateway) fireAlarm(ctx context.Context, active bool) {
 	g.fire = active
 	var lanes []*laneState
 	var doors []*doorState
+	if !active {
+		for _, ls := range g.lanes {
+			ls.fireRetry = false
+		}
+		for _, ds := range g.doors {
+			ds.fireRetry = false
+		}
+		for _, sp := range g.spaces {
+			sp.fireRetry = false
+		}
+	}
 	if fa := g.site.FireAlarm; fa != nil {
 		for _, id := range fa.Opens {
 			if ls, ok := g.lanes[id]; ok {
@@ -404,27 +419,120 @@ func (g *Gateway) fireAlarm(ctx context.Context, active bool) {
 	}
 	g.mu.Unlock()
 	g.record(ctx, EvFireAlarm, map[string]any{"active": active})
+	// A command that fails now (a device that did not answer) is marked
+	// for Tick to retry while the alarm lasts: a fire exit is never left
+	// shut because its barrier missed one command.
+	retry := func(flag *bool, err error) {
+		if err != nil {
+			g.mu.Lock()
+			*flag = g.fire
+			g.mu.Unlock()
+		}
+	}
 	for _, id := range flaps {
-		g.lowerFlap(ctx, id, false)
+		sp := g.spaces[id]
+		retry(&sp.fireRetry, g.lowerFlap(ctx, id, false))
 	}
 	for _, ls := range lanes {
 		if active {
-			g.raise(ctx, ls)
+			retry(&ls.fireRetry, g.raise(ctx, ls))
 		} else {
 			g.lowerIfSafe(ctx, ls, nil)
 		}
 	}
 	for _, ds := range doors {
 		if active {
-			l := g.act.Locks[ds.lock]
-			var cmd func(context.Context) error
-			if l != nil {
-				cmd = l.Unlock
-			}
-			_ = g.actuate(ctx, ds.lock, "unlock (fire alarm)", cmd)
+			retry(&ds.fireRetry, g.actuate(ctx, ds.lock, "unlock (fire alarm)", g.lockCmd(ds, false)))
 		} else if !ds.open {
 			g.lockDoor(ctx, ds)
 		}
+	}
+}
+
+// lockCmd is a door's Lock (lock) or Unlock command, nil without a driver.
+func (g *Gateway) lockCmd(ds *doorState, lock bool) func(context.Context) error {
+	l := g.act.Locks[ds.lock]
+	switch {
+	case l == nil:
+		return nil
+	case lock:
+		return l.Lock
+	}
+	return l.Unlock
+}
+
+// tickFire retries the fire alarm's commands that failed, while the alarm
+// lasts. Each retry re-checks the alarm under the device's command lock,
+// so a retry never acts after the alarm cleared.
+func (g *Gateway) tickFire(ctx context.Context) {
+	type job struct {
+		id, command string
+		flag        *bool
+		cmd         func(context.Context) error
+		before      func() // under g.mu, right before the command
+	}
+	var jobs []job
+	g.mu.Lock()
+	if g.fire {
+		for _, ls := range g.lanes {
+			if ls.fireRetry {
+				ls.fireRetry = false
+				var cmd func(context.Context) error
+				if b := g.act.Barriers[ls.lane.Barrier]; b != nil {
+					cmd = b.Raise
+				}
+				jobs = append(jobs, job{id: ls.lane.Barrier, command: "raise (fire alarm, retry)", flag: &ls.fireRetry, cmd: cmd,
+					before: func() { ls.up, ls.raisedAt, ls.carSeen = true, g.clock.Now(), ls.occupied }})
+			}
+		}
+		for _, ds := range g.doors {
+			if ds.fireRetry {
+				ds.fireRetry = false
+				jobs = append(jobs, job{id: ds.lock, command: "unlock (fire alarm, retry)", flag: &ds.fireRetry, cmd: g.lockCmd(ds, false)})
+			}
+		}
+		for _, sp := range g.spaces {
+			if sp.fireRetry {
+				sp.fireRetry = false
+				var cmd func(context.Context) error
+				if f := g.act.Flaps[sp.space.Flap]; f != nil {
+					cmd = f.Lower
+				}
+				jobs = append(jobs, job{id: sp.space.Flap, command: "lower (fire alarm, retry)", flag: &sp.fireRetry, cmd: cmd})
+			}
+		}
+	}
+	g.mu.Unlock()
+	for _, j := range jobs {
+		acted := false
+		err := g.withDevice(ctx, j.id, func(ctx context.Context) error {
+			g.mu.Lock()
+			if !g.fire {
+				g.mu.Unlock()
+				return nil
+			}
+			if j.before != nil {
+				j.before()
+			}
+			g.mu.Unlock()
+			acted = true
+			if j.cmd == nil {
+				return Errorf(Unavailable, "no driver for device %s", j.id)
+			}
+			return j.cmd(ctx)
+		})
+		if !acted && err == nil {
+			continue
+		}
+		data := actuationData{Device: j.id, Command: j.command}
+		if err != nil {
+			data.Error = err.Error()
+			g.log.Warn("actuation failed", "device", j.id, "command", j.command, "err", err)
+			g.mu.Lock()
+			*j.flag = g.fire
+			g.mu.Unlock()
+		}
+		g.record(ctx, EvActuation, data)
 	}
 }
 
@@ -440,6 +548,7 @@ func (g *Gateway) FireAlarmActive() bool {
 // locks to re-engage and doors left open. Run calls it periodically; tests
 // call it with an injected clock.
 func (g *Gateway) Tick(ctx context.Context, now time.Time) {
+	g.tickFire(ctx)
 	g.tickLanes(ctx, now)
 	g.tickSpaces(ctx, now)
 	g.tickDoors(ctx, now)
