@@ -864,6 +864,21 @@ func TestRedWindowsAtDST(t *testing.T) {
 	}
 }
 
+// TestRedOutOfOrderPayment: a payment applied late but made earlier (a pay
+// station whose report was delayed) must not shorten the grace that a
+// later payment already gave.
+func TestRedOutOfOrderPayment(t *testing.T) {
+	h := newHarness(t)
+	text, s := enterWithTicket(h)
+	h.clock.Advance(50 * time.Minute) // 10:50: 300 due
+	h.pay(gateway.PaymentIn{ID: "ep", Ref: s.ID, Method: gateway.PayEPayment, Amount: 300})
+	// A cash coin inserted at 10:20 is reported only now.
+	h.pay(gateway.PaymentIn{ID: "cash-late", Ref: text, Method: gateway.PayCash, Amount: 10, At: h.now().Add(-30 * time.Minute)})
+	h.clock.Advance(12 * time.Minute) // 11:02: a new unit began, the grace of 10:50 runs
+	h.sensor("out-1-loop", true)
+	wantDecision(t, "exit within the grace of the 10:50 payment", h.present("out-1", text), true, gateway.ReasonOK)
+}
+
 // The fuzz targets sign with fixed keys, so that the keys in the seed
 // corpus are valid in every fuzzing worker (each builds its own harness).
 var (

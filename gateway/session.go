@@ -307,8 +307,16 @@ func (g *Gateway) ApplyPayment(ctx context.Context, in PaymentIn) (PaymentResult
 			}
 		}
 		s.Paid += in.Amount
-		s.PaidAt = in.At
-		s.PaidThrough = through
+		// Payments may be applied out of order (an e-payment completion
+		// delayed while the site was offline, a pay station reporting
+		// late): an earlier one must not shorten the grace or the
+		// settled period a later one already gave.
+		if in.At.After(s.PaidAt) {
+			s.PaidAt = in.At
+		}
+		if through.After(s.PaidThrough) {
+			s.PaidThrough = through
+		}
 		if err := tx.PutSession(s); err != nil {
 			return err
 		}
