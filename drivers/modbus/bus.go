@@ -237,6 +237,7 @@ type Bus struct {
 	lastEnd time.Time
 	backoff time.Duration
 	retryAt time.Time
+	dialErr error // why the last connect failed
 
 	closeOnce sync.Once
 	closed    atomic.Bool
@@ -384,7 +385,7 @@ func (b *Bus) attempt(c *call, deadline time.Time) (data []byte, err error, retr
 	if b.link == nil {
 		if wait := time.Until(b.retryAt); wait > 0 {
 			if time.Until(deadline) < wait {
-				return nil, fmt.Errorf("reconnecting in %v: %w", wait.Round(time.Millisecond), context.DeadlineExceeded), false
+				return nil, fmt.Errorf("connect: %v; next try in %v: %w", b.dialErr, wait.Round(time.Millisecond), context.DeadlineExceeded), false
 			}
 			if !b.sleep(wait) {
 				return nil, ErrClosed, false
@@ -396,6 +397,7 @@ func (b *Bus) attempt(c *call, deadline time.Time) (data []byte, err error, retr
 		}
 		l, err := b.dial(remaining)
 		if err != nil {
+			b.dialErr = err
 			b.retryAt = time.Now().Add(b.backoff)
 			b.log.Debug("connect failed", "err", err, "backoff", b.backoff)
 			b.backoff = min(2*b.backoff, b.cfg.BackoffMax)
