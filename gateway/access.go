@@ -151,8 +151,14 @@ func (v *checker) lookup(kid string) (ed25519.PublicKey, bool) {
 	return k, ok
 }
 
-// Contains reports whether p lies inside the geofence.
+// Contains reports whether p lies inside the geofence. A position that is
+// not one (NaN, infinite, latitude beyond ±90°, longitude beyond ±180°) is
+// outside: the trigonometry would otherwise fold latitude 412.5 back onto
+// 52.5.
 func (g Geofence) Contains(p Point) bool {
+	if !(p.Lat >= -90 && p.Lat <= 90 && p.Lon >= -180 && p.Lon <= 180) {
+		return false
+	}
 	if len(g.Polygon) >= 3 {
 		return pointInPolygon(p, g.Polygon)
 	}

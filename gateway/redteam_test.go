@@ -9,6 +9,7 @@ package gateway_test
 import (
 	"context"
 	"crypto/ed25519"
+	"fmt"
 	"math"
 	"slices"
 	"strings"
@@ -909,7 +910,10 @@ func fuzzSign(tb testing.TB, c keys.Claims, priv ed25519.PrivateKey) []byte {
 // a local list, a revoked key and a car on in-1's loop (so tickets can be
 // issued).
 func fuzzHarness(f *testing.F) (*harness, map[string]fuzzKey) {
-	h := newHarness(f, func(s *gateway.Site) { s.TrustedKeys[fuzzKID] = fuzzPub })
+	h := newHarness(f, func(s *gateway.Site) {
+		s.TrustedKeys[fuzzKID] = fuzzPub
+		s.Capacity.Spaces = math.MaxInt32 // every {TICKET} input leaves a car on the site
+	})
 	site := h.site.ID
 	at := h.now()
 	exp := at.Add(-time.Hour).Truncate(time.Second)
@@ -1172,4 +1176,25 @@ func FuzzAuthorize(f *testing.F) {
 		h.gw.Tick(ctx, h.clock.Advance(h.site.Policy.BarrierOpenTimeout))
 		h.clock.Advance(-h.site.Policy.BarrierOpenTimeout)
 	})
+}
+
+// TestRedPositionNotAPosition: a remote request's position must be a place
+// on Earth to count as inside the geofence.
+func TestRedPositionNotAPosition(t *testing.T) {
+	h := newHarness(t)
+	c := exitKey(0)
+	c.Presence = keys.Presence{Policy: keys.PresenceGeofence}
+	text, _ := h.mustKey(c)
+	lat, lon := h.site.Geofence.Center.Lat, h.site.Geofence.Center.Lon
+	for _, p := range []gateway.Point{
+		{Lat: math.NaN(), Lon: math.NaN()}, {Lat: math.Inf(1), Lon: lon}, {Lat: lat, Lon: math.NaN()},
+		{Lat: lat + 360, Lon: lon}, {Lat: lat, Lon: lon + 360}, {Lat: lat - 360, Lon: lon - 720},
+	} {
+		d := h.authorize(gateway.AccessRequest{Text: text, Resource: "gate:out-1", Action: gateway.ActionExit, Channel: gateway.ChannelRemote, Position: &p})
+		wantDecision(t, fmt.Sprintf("remote from %v", p), d, false, gateway.ReasonOutsideGeofence)
+	}
+	h.wantBarrier("positions that are not positions", "out-1-barrier", false)
+	d := h.authorize(gateway.AccessRequest{Text: text, Resource: "gate:out-1", Action: gateway.ActionExit, Channel: gateway.ChannelRemote,
+		Position: &gateway.Point{Lat: lat, Lon: lon}})
+	wantDecision(t, "remote from the centre", d, true, gateway.ReasonOK)
 }
