@@ -100,9 +100,11 @@ func (v *checker) verifyKey(req AccessRequest, now time.Time, trusted time.Time)
 	return verified{claims: claims, proof: p.Proof}, d
 }
 
-// timeLimited reports whether a decision on the key depends on the clock.
+// timeLimited reports whether a decision on the key depends on the clock:
+// a validity period, windows, or a device proof, whose freshness is judged
+// by the clock.
 func timeLimited(c keys.Claims) bool {
-	return !c.NotBefore.IsZero() || !c.Expires.IsZero() || len(c.Windows) > 0
+	return !c.NotBefore.IsZero() || !c.Expires.IsZero() || len(c.Windows) > 0 || len(c.DeviceKey) > 0
 }
 
 // presence is the outcome of the presence policy before any stored state

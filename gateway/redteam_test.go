@@ -1198,3 +1198,25 @@ func TestRedPositionNotAPosition(t *testing.T) {
 		Position: &gateway.Point{Lat: lat, Lon: lon}})
 	wantDecision(t, "remote from the centre", d, true, gateway.ReasonOK)
 }
+
+// TestRedProofWithClockBehind: a device proof is only as fresh as the clock
+// that judges it. With the wall clock behind the trusted time, a proof
+// captured at the time the clock now shows must not open.
+func TestRedProofWithClockBehind(t *testing.T) {
+	h := newHarness(t)
+	pub, priv := deviceKey(t)
+	c := lockerKey()
+	c.DeviceKey = pub
+	b, c := h.sign(c)
+	then := h.now()
+	captured := proofText(b, c.KeyID, keys.Step(then, h.site.Policy.ProofStep), priv) // photographed, never shown
+	h.clock.Advance(24 * time.Hour)
+	if _, err := h.gw.AdvanceTrustedTime(h.ctx, h.now(), "test"); err != nil {
+		t.Fatal(err)
+	}
+	h.clock.Set(then) // a power cut; the clock restarts where it was a day ago
+	d := h.authorize(atLocker(captured, "A-03"))
+	wantDecision(t, "day-old proof, clock a day behind", d, false, gateway.ReasonClockUntrusted)
+	h.wantRecorded("day-old proof, clock a day behind", d, gateway.EvAccess)
+	h.wantLocked("day-old proof", "A-03-lock", true)
+}
