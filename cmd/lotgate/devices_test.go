@@ -362,7 +362,10 @@ func TestHardware(t *testing.T) {
 			switch dev.Kind {
 			case gateway.KindBarrier:
 				rig := conformance.BarrierRig{Barrier: acts.Barriers[dev.ID]}
-				if d.gpio != nil && dc.GPIO != nil && dc.GPIO.PositionPin != "" {
+				// Observed through its up switch, when it has one and lotgate
+				// closes it (a pulse barrier without a close contact closes
+				// on its own, when it pleases).
+				if g := dc.GPIO; d.gpio != nil && g != nil && g.PositionPin != "" && (g.Mode == config.ModeLevel || g.LowerPin != "") {
 					rig.Up = func() (bool, error) { v, _, err := d.gpio.Position(dev.ID); return v, err }
 				}
 				conformance.Barrier(t, rig)
@@ -374,6 +377,17 @@ func TestHardware(t *testing.T) {
 					rig.Up = func() (bool, error) { v, _, err := d.gpio.Position(dev.ID); return !v, err } // the down switch
 				}
 				conformance.Flap(t, rig)
+			case gateway.KindPayStation:
+				// Every point of its profile reads.
+				rs, err := d.modbus.Read(context.Background(), dev.ID)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, r := range rs {
+					if r.Err != nil {
+						t.Errorf("read %s: %v", r.Point, r.Err)
+					}
+				}
 			default:
 				if _, err := d.sensor(context.Background(), dev.ID); err != nil && err != errNotSensor {
 					t.Errorf("read %s: %v", dev.ID, err)

@@ -72,6 +72,10 @@ type simUnit struct {
 	jammed    bool
 	shown     map[int]shown // by channel
 	settled   []string
+	// moves counts the movements started per read-back point and channel:
+	// a movement lands only if no later command started one (the last
+	// command wins, whatever order the timers fire in).
+	moves map[string]uint64
 }
 
 type shown struct {
@@ -116,6 +120,7 @@ func newSimUnit(p *Profile) *simUnit {
 		bits:    make(map[Table]map[uint16]bool),
 		regs:    make(map[Table]map[uint16]uint16),
 		shown:   make(map[int]shown),
+		moves:   make(map[string]uint64),
 	}
 	for _, t := range []Table{Coil, DiscreteInput, HoldingRegister, InputRegister} {
 		u.valid[t] = make(map[uint16]bool)
@@ -551,14 +556,19 @@ func (s *Simulator) completeLocked(u *simUnit, name string, act *Action, ch int)
 	}
 	if c := act.Confirm; c != nil && !u.jammed {
 		pt := p.Points[c.Point]
+		key := c.Point + "/" + strconv.Itoa(ch)
+		u.moves[key]++
+		seq := u.moves[key]
 		if s.move <= 0 {
 			u.set(pt, ch, c.Value)
 		} else {
 			time.AfterFunc(s.move, func() {
 				s.mu.Lock()
 				defer s.mu.Unlock()
-				u.set(pt, ch, c.Value)
-				s.notifyLocked()
+				if u.moves[key] == seq {
+					u.set(pt, ch, c.Value)
+					s.notifyLocked()
+				}
 			})
 		}
 	}

@@ -578,3 +578,38 @@ func TestCloseLeavesNothing(t *testing.T) {
 		t.Error("Sensor after Close: nil error")
 	}
 }
+
+// A simulator whose devices take time to move: back-to-back commands end
+// in the last one's position, whatever order the movements' timers fire
+// in.
+func TestSimulatorLastCommandWins(t *testing.T) {
+	noLeaks(t)
+	fc := refFlapController()
+	sim, err := NewSimulator([]SimUnit{{Unit: 4, Profile: fc}}, SimOptions{Move: 20 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sim.Start("127.0.0.1:0"); err != nil {
+		t.Fatal(err)
+	}
+	defer sim.Stop()
+	d, err := Open(Config{
+		Buses:   []BusConfig{fastBus(sim.Addr())},
+		Devices: []Device{{ID: "P02-flap", Kind: gateway.KindFlap, Bus: "tcp", Unit: 4, Channel: 2, Profile: fc}},
+	}, Options{noPoll: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close(context.Background())
+	flap := d.Actuators().Flaps["P02-flap"]
+	for i := range 5 {
+		for _, step := range []struct {
+			name string
+			do   func(context.Context) error
+		}{{"raise", flap.Raise}, {"raise again", flap.Raise}, {"lower", flap.Lower}, {"lower again", flap.Lower}} {
+			if err := step.do(ctxFor(t, 2*time.Second)); err != nil {
+				t.Fatalf("round %d, %s: %v", i, step.name, err)
+			}
+		}
+	}
+}
