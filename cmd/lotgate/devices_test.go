@@ -299,6 +299,27 @@ func TestOpenDrivers(t *testing.T) {
 	if err := acts.Flaps["P03-flap"].Raise(ctx); err != nil {
 		t.Fatal(err)
 	}
+	// The console's commands for the simulated bus.
+	cmds := d.simCommands()
+	if len(cmds) != 1 {
+		t.Fatalf("sim commands: %d; want 1", len(cmds))
+	}
+	for _, c := range []struct{ args, want string }{
+		{"park P04-sensor", "P04-sensor: park"},
+		{"close A-05-door", "A-05-door: close"},
+		{"pay space:P04 250", "paid 2.50 for space:P04 at paystation"},
+	} {
+		got, err := cmds[0].Run(ctx, c.args)
+		if err != nil || !strings.HasPrefix(got, c.want) {
+			t.Errorf("modbus %s: %q, %v; want %q", c.args, got, err, c.want)
+		}
+	}
+	if _, err := cmds[0].Run(ctx, "park in-1-loop"); err == nil {
+		t.Error("modbus park on a sim device: nil error")
+	}
+	if on, _ := sim.Input(4, modbus.InputVehiclePresent, 4); !on {
+		t.Error("P04 has no car after modbus park")
+	}
 	if err := d.close(ctx); err != nil {
 		t.Errorf("close: %v", err)
 	}

@@ -7,6 +7,8 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -16,6 +18,7 @@ import (
 	"github.com/lotgate/lotgate/drivers/gpio"
 	"github.com/lotgate/lotgate/drivers/modbus"
 	"github.com/lotgate/lotgate/drivers/scanner"
+	"github.com/lotgate/lotgate/drivers/sim"
 	"github.com/lotgate/lotgate/gateway"
 )
 
@@ -376,4 +379,90 @@ func (r *inputsRelay) DeviceHealthChanged(ctx context.Context, h gateway.DeviceH
 	if health != nil {
 		health.DeviceHealthChanged(ctx, h)
 	}
+}
+
+// simCommands are console commands that play the world around the devices
+// of simulated Modbus buses (the sim console's own commands only reach
+// driver: sim devices):
+//
+//	modbus park <occupancy-device>     a car stands on the space
+//	modbus leave <occupancy-device>    the space empties
+//	modbus open <door-sensor-device>   a compartment door opens
+//	modbus close <door-sensor-device>  … closes
+//	modbus pay <ref> <amount>          cash paid at the pay station (minor units)
+//
+// Pass them to the sim console's RunConsole with the others.
+func (d *realDrivers) simCommands() []sim.Command {
+	if len(d.sims) == 0 {
+		return nil
+	}
+	return []sim.Command{{
+		Name:  "modbus",
+		Usage: "park|leave <sensor> | open|close <door> | pay <ref> <amount>",
+		Help:  "play the world around the simulated Modbus devices",
+		Run:   d.simCommand,
+	}}
+}
+
+func (d *realDrivers) simCommand(_ context.Context, args string) (string, error) {
+	f := strings.Fields(args)
+	if len(f) == 0 {
+		return "", errors.New("usage: modbus park|leave <sensor> | open|close <door> | pay <ref> <amount>")
+	}
+	switch f[0] {
+	case "park", "leave", "open", "close":
+		if len(f) != 2 {
+			return "", fmt.Errorf("usage: modbus %s <device>", f[0])
+		}
+		sim, mc, err := d.simOf(f[1])
+		if err != nil {
+			return "", err
+		}
+		role := modbus.InputVehiclePresent
+		if f[0] == "open" || f[0] == "close" {
+			role = modbus.InputDoorOpen
+		}
+		active := f[0] == "park" || f[0] == "open"
+		if err := sim.SetInput(uint8(mc.Unit), role, mc.Channel, active); err != nil {
+			return "", err
+		}
+		return fmt.Sprintf("%s: %s", f[1], f[0]), nil
+	case "pay":
+		if len(f) != 3 {
+			return "", errors.New("usage: modbus pay <ref> <amount>")
+		}
+		amount, err := strconv.ParseInt(f[2], 10, 64)
+		if err != nil || amount <= 0 {
+			return "", fmt.Errorf("amount %q: want a positive number of minor units", f[2])
+		}
+		for _, dev := range d.file.Site.Devices {
+			if dev.Kind != gateway.KindPayStation {
+				continue
+			}
+			sim, mc, err := d.simOf(dev.ID)
+			if err != nil {
+				return "", err
+			}
+			tx, err := sim.Pay(uint8(mc.Unit), f[1], amount)
+			if err != nil {
+				return "", err
+			}
+			return fmt.Sprintf("paid %s for %s at %s (transaction %d)", money(amount), f[1], dev.ID, tx), nil
+		}
+		return "", errors.New("no pay station on a simulated Modbus bus")
+	}
+	return "", fmt.Errorf("unknown modbus command %q", f[0])
+}
+
+// simOf returns the simulator serving device id.
+func (d *realDrivers) simOf(id string) (*modbus.Simulator, *config.ModbusConfig, error) {
+	mc := d.file.Devices[id].Modbus
+	if mc == nil {
+		return nil, nil, fmt.Errorf("%s is not a Modbus device", id)
+	}
+	sim, ok := d.sims[mc.Bus]
+	if !ok {
+		return nil, nil, fmt.Errorf("%s is on bus %s, which is not simulated", id, mc.Bus)
+	}
+	return sim, mc, nil
 }
