@@ -1220,3 +1220,53 @@ func TestRedProofWithClockBehind(t *testing.T) {
 	h.wantRecorded("day-old proof, clock a day behind", d, gateway.EvAccess)
 	h.wantLocked("day-old proof", "A-03-lock", true)
 }
+
+// FuzzPayment applies arbitrary payments (ID, reference, amount, time) to
+// a site with a ticket session and a space session: nothing panics, an
+// error is one of the kinds a caller can act on, a session's total paid
+// only grows and never wraps, and a payment ID is applied at most once.
+func FuzzPayment(f *testing.F) {
+	h, _ := fuzzHarness(f)
+	ticket, s := enterWithTicket(h)
+	h.parkOn("P01")
+	h.clock.Advance(50 * time.Minute)
+	for _, ref := range []string{ticket, s.ID, "ticket:" + strings.TrimPrefix(ticket, gateway.TicketPrefix), strings.ToLower(ticket),
+		"space:P01", "P01", "", "LGT1:", "s-", "%", "key:fz-exit", "lost:"} {
+		for _, amount := range []int64{1, 300, 0, -1, math.MaxInt64, math.MinInt64} {
+			f.Add("p-1", ref, amount, int64(0))
+		}
+	}
+	f.Add("p-2", ticket, int64(100), int64(-1<<62))
+	f.Add("p-3", ticket, int64(100), int64(1<<62))
+	f.Add("", ticket, int64(100), int64(0))
+	paid := map[string]int64{}
+	applied := map[string]string{} // payment ID → session
+	f.Fuzz(func(t *testing.T, id, ref string, amount, atNanos int64) {
+		ctx := context.Background()
+		var at time.Time
+		if atNanos != 0 {
+			at = time.Unix(0, atNanos)
+		}
+		r, err := h.gw.ApplyPayment(ctx, gateway.PaymentIn{ID: id, Ref: ref, Method: gateway.PayEPayment, Amount: amount, At: at})
+		if err != nil {
+			switch gateway.KindOf(err) {
+			case gateway.Invalid, gateway.NotFound, gateway.Conflict:
+			default:
+				t.Fatalf("ApplyPayment(%q, %q, %d, %v): %v (kind %s); want Invalid, NotFound or Conflict", id, ref, amount, at, err, gateway.KindOf(err))
+			}
+			return
+		}
+		if prev, ok := applied[id]; ok && (!r.Duplicate || r.SessionID != prev) {
+			t.Fatalf("payment %q applied again: %+v (first to %s)", id, r, prev)
+		}
+		applied[id] = r.SessionID
+		v, err := h.gw.LookupSession(ctx, r.SessionID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if v.Session.Paid < paid[r.SessionID] || v.Session.Paid < 0 || v.Due.Amount < 0 {
+			t.Fatalf("session %s after payment %q of %d: paid %d (was %d), due %d", r.SessionID, id, amount, v.Session.Paid, paid[r.SessionID], v.Due.Amount)
+		}
+		paid[r.SessionID] = v.Session.Paid
+	})
+}
