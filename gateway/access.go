@@ -83,7 +83,11 @@ func (v *checker) verifyKey(req AccessRequest, now time.Time, trusted time.Time)
 	default:
 		return deny(ReasonOutsideWindow)
 	}
+	// A proof attached to a key that is not bound to a device proves
+	// nothing: it is neither checked nor recorded.
+	var proof *keys.Proof
 	if len(claims.DeviceKey) > 0 {
+		proof = p.Proof
 		if p.Proof == nil {
 			return deny(ReasonProofRequired)
 		}
@@ -97,7 +101,7 @@ func (v *checker) verifyKey(req AccessRequest, now time.Time, trusted time.Time)
 		}
 	}
 	d.Allowed, d.Reason, d.Message = true, ReasonOK, ReasonOK.Message()
-	return verified{claims: claims, proof: p.Proof}, d
+	return verified{claims: claims, proof: proof}, d
 }
 
 // timeLimited reports whether a decision on the key depends on the clock:

@@ -1270,3 +1270,33 @@ func FuzzPayment(f *testing.F) {
 		paid[r.SessionID] = v.Session.Paid
 	})
 }
+
+// TestRedProofOnUnboundKey: a proof attached to a key that is not bound to
+// a device proves nothing and is not checked, so it must not be recorded
+// either: the key works the same with or without it, again and again.
+func TestRedProofOnUnboundKey(t *testing.T) {
+	h := newHarness(t)
+	_, priv := deviceKey(t)
+	b, c := h.sign(lockerKey())
+	step := keys.Step(h.now(), h.site.Policy.ProofStep)
+	for _, text := range []string{
+		proofText(b, c.KeyID, step, priv),
+		proofText(b, c.KeyID, step, priv),
+		keys.EncodeProofText(b, keys.Proof{Step: math.MaxInt64, Sig: make([]byte, 64)}),
+		keys.EncodeProofText(b, keys.Proof{Step: math.MaxInt64, Sig: make([]byte, 64)}),
+	} {
+		d := h.authorize(atLocker(text, "A-03"))
+		wantDecision(t, "unbound key with a proof attached", d, true, gateway.ReasonOK)
+	}
+	var fresh bool
+	if err := h.db.Update(h.ctx, func(tx gateway.Tx) error {
+		var err error
+		fresh, err = tx.UseProofStep(c.KeyID, step)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if !fresh {
+		t.Errorf("proof step %d of unbound key %s was recorded as used; want nothing recorded", step, c.KeyID)
+	}
+}
