@@ -46,6 +46,8 @@ func exampleSite(tb testing.TB, edits ...[2]string) string {
 		tb.Fatal(err)
 	}
 	text := string(src)
+	// The demo cloud listens on free ports, so tests run beside `make run`.
+	edits = append(edits, [2]string{"mode: demo", "mode: demo\n  demo: {broker_listen: \"127.0.0.1:0\", checkout_listen: \"127.0.0.1:0\"}\n "})
 	for _, e := range edits {
 		if !strings.Contains(text, e[0]) {
 			tb.Fatalf("example site has no %q to replace", e[0])

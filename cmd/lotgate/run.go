@@ -71,8 +71,9 @@ func cmdRun(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	reportSensors(ctx, f, devices, gw)
-	if f.Cloud.Mode != config.CloudOff {
-		log.Warn("cloud sync is not implemented in this build: events stay in the local outbox", "mode", f.Cloud.Mode)
+	cloud, err := startCloudRuntime(ctx, f, gw, db, log, e.getenv)
+	if err != nil {
+		return err
 	}
 	log.Info("lotgate running", "version", version, "store", f.Store.Path, "lanes", len(f.Site.Lanes),
 		"spaces", len(f.Site.Spaces), "devices", len(f.Site.Devices))
@@ -86,7 +87,7 @@ func cmdRun(ctx context.Context, e *env, args []string) error {
 	}()
 	if *console {
 		fmt.Fprintf(e.stdout, "lotgate %s: site %s (%s). Simulated devices. Type help.\n", version, f.Site.ID, f.Site.Name)
-		c := &consoleCmds{gw: gw, db: db, file: f, stop: stop, now: e.now}
+		c := &consoleCmds{gw: gw, db: db, file: f, stop: stop, now: e.now, cloud: cloud}
 		go func() {
 			if err := devices.RunConsole(ctx, e.stdin, e.stdout, c.commands()...); err != nil {
 				log.Error("console", "err", err)
@@ -95,6 +96,13 @@ func cmdRun(ctx context.Context, e *env, args []string) error {
 	}
 	<-ctx.Done()
 	<-done
+	sctx, scancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownTimeout)
+	defer scancel()
+	// The cloud side stops first (a final outbox flush), then the
+	// actuators go to their safe state, and the store closes last.
+	if err := cloud.stop(sctx); err != nil {
+		log.Error("stop cloud sync", "err", err)
+	}
 
 	// Shutdown in reverse: commands stopped above; actuators to their safe
 	// state; the store closes last (deferred).
@@ -135,11 +143,12 @@ func countReal(f *config.File) int {
 // consoleCmds are the gateway's own console commands, next to the
 // simulator's.
 type consoleCmds struct {
-	gw   *gateway.Gateway
-	db   *sqlite.DB
-	file *config.File
-	stop func()
-	now  func() time.Time
+	gw    *gateway.Gateway
+	db    *sqlite.DB
+	file  *config.File
+	stop  func()
+	now   func() time.Time
+	cloud *cloudRuntime
 }
 
 func (c *consoleCmds) commands() []sim.Command {
@@ -157,6 +166,7 @@ func (c *consoleCmds) commands() []sim.Command {
 		{Name: "revoke", Usage: "<key-id>", Help: "revoke a key", Run: c.revoke},
 		{Name: "trust-time", Usage: "[time]", Help: "record a trusted time (default: now)", Run: c.trustTime},
 		{Name: "lanes", Help: "lane states", Run: c.lanes},
+		{Name: "cloud", Help: "cloud link state, degraded modes and the demo checkout page", Run: c.cloudState},
 		{Name: "events", Usage: "[n]", Help: "the last n events (default 10)", Run: c.events},
 		{Name: "verify", Help: "check the event log's hash chain", Run: c.verify},
 		{Name: "stop", Help: "stop the gateway", Run: func(context.Context, string) (string, error) { c.stop(); return "stopping", nil }},
@@ -281,6 +291,14 @@ func (c *consoleCmds) present(ctx context.Context, args string) (string, error) 
 	if lane == "" || strings.TrimSpace(text) == "" {
 		return "", errors.New("usage: present <lane> <text>")
 	}
+	if gateway.IsReceipt(text) {
+		// A payment receipt the driver's phone carried from the cloud.
+		d, _, err := c.cloud.Sync.PresentReceiptAtLane(ctx, lane, text)
+		if err != nil {
+			return "", err
+		}
+		return decisionLine(d), nil
+	}
 	d, err := c.gw.PresentAtLane(ctx, lane, text)
 	if err != nil {
 		return "", err
@@ -342,6 +360,18 @@ func (c *consoleCmds) trustTime(ctx context.Context, args string) (string, error
 		return "unchanged (the stored trusted time is later)", nil
 	}
 	return "latest trusted time " + t.UTC().Format(time.RFC3339), nil
+}
+
+func (c *consoleCmds) cloudState(context.Context, string) (string, error) {
+	cl := c.cloud.Client
+	if cl == nil {
+		return "cloud sync is off: events stay in the local outbox", nil
+	}
+	s := fmt.Sprintf("connected=%v online=%v degraded=%v", cl.Connected(), cl.Online(), cl.Degraded())
+	if c.cloud.Demo != nil {
+		s += " checkout=" + c.cloud.Demo.CheckoutURL()
+	}
+	return s, nil
 }
 
 func (c *consoleCmds) lanes(context.Context, string) (string, error) {
