@@ -50,6 +50,7 @@ type Gateway struct {
 
 	mu      sync.Mutex // guards the live state below
 	tariffs map[string]*tariff.Tariff
+	current *tariff.Tariff // the tariff new sessions start under
 	lanes   map[string]*laneState
 	spaces  map[string]*spaceState
 	doors   map[string]*doorState // doors and compartments, by resource
@@ -105,6 +106,7 @@ func New(o Options) (*Gateway, error) {
 		doors:     map[string]*doorState{},
 		devLk:     map[string]*sync.Mutex{},
 		closed:    o.Site.Capacity.Closed,
+		current:   o.Site.Tariff,
 		pinSem:    make(chan struct{}, 1),
 	}
 	s := o.Site
@@ -404,4 +406,8 @@ func (g *Gateway) tariffFor(tx Tx, version string) (*tariff.Tariff, error) {
 }
 
 // CurrentTariff is the tariff new sessions start under.
-func (g *Gateway) CurrentTariff() *tariff.Tariff { return g.site.Tariff }
+func (g *Gateway) CurrentTariff() *tariff.Tariff {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.current
+}

@@ -399,7 +399,7 @@ func payRef(s Session) string {
 func (g *Gateway) newSession(tx Tx, cred string, at time.Time) (Session, error) {
 	s := Session{
 		ID: "s-" + newID(12), Credential: cred, EntryAt: at, State: SessionOpen,
-		TariffVersion: g.site.Tariff.Version,
+		TariffVersion: g.CurrentTariff().Version,
 	}
 	p := g.site.Policy
 	if r, err := tx.ReservationFor(cred, at, p.ReservationEarly, p.ReservationLate); err == nil {
