@@ -310,6 +310,15 @@ func (b *Bus) do(ctx context.Context, unit uint8, o op, probe bool) ([]byte, err
 	select {
 	case r := <-c.done:
 		return r.data, r.err
+	case <-b.done:
+		// Closed after the call was queued: the owner may have answered
+		// it on its way out, or never seen it.
+		select {
+		case r := <-c.done:
+			return r.data, r.err
+		default:
+			return nil, ErrClosed
+		}
 	case <-ctx.Done():
 		// The owner skips the call if it has not started it; if it has,
 		// the transaction completes within its own deadline and the
