@@ -363,3 +363,44 @@ func TestFramesErrors(t *testing.T) {
 	}
 	s.finish()
 }
+
+// The same seam with Modbus TCP framing (MBAP header: transaction ID,
+// protocol 0, length, unit). Each new connection starts its transaction
+// IDs again at 1, so no reply to an abandoned request can match.
+func TestFramesTCP(t *testing.T) {
+	noLeaks(t)
+	s := &script{t: t, steps: []exchange{
+		{"00 01 00 00 00 06 03 05 00 02 ff 00", "00 01 00 00 00 06 03 05 00 02 ff 00"}, // unlock compartment 3
+		{"00 02 00 00 00 06 03 02 00 02 00 01", "00 02 00 00 00 04 03 02 01 01"},       // door 3 open
+		{"00 03 00 00 00 06 03 05 00 02 00 00", ""},                                     // lock: no answer
+		{"00 01 00 00 00 06 03 05 00 02 00 00", "00 01 00 00 00 06 03 05 00 02 00 00"}, // again, on a new connection
+	}}
+	dials := 0
+	dial := func(time.Duration) (*link, error) {
+		dials++
+		h := goburrow.NewTCPClientHandler("")
+		return &link{client: goburrow.NewClient2(h, s), setUnit: func(u uint8) { h.SlaveId = u },
+			setTimeout: func(time.Duration) {}, close: func() error { return nil }}, nil
+	}
+	d, err := Open(Config{
+		Buses:   []BusConfig{{ID: "tcp", dial: dial}},
+		Devices: []Device{{ID: "A-03-lock", Kind: gateway.KindLock, Bus: "tcp", Unit: 3, Channel: 3, Profile: refLockerBoard()}},
+	}, Options{noPoll: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close(context.Background())
+	lock := d.Actuators().Locks["A-03-lock"]
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := lock.Unlock(ctx); err != nil {
+		t.Fatalf("Unlock: %v", err)
+	}
+	if err := lock.Lock(ctx); err != nil {
+		t.Fatalf("Lock after one lost reply: %v; want the retry to succeed", err)
+	}
+	if dials != 2 {
+		t.Errorf("connections: %d; want 2", dials)
+	}
+	s.finish()
+}
