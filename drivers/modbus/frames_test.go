@@ -372,7 +372,7 @@ func TestFramesTCP(t *testing.T) {
 	s := &script{t: t, steps: []exchange{
 		{"00 01 00 00 00 06 03 05 00 02 ff 00", "00 01 00 00 00 06 03 05 00 02 ff 00"}, // unlock compartment 3
 		{"00 02 00 00 00 06 03 02 00 02 00 01", "00 02 00 00 00 04 03 02 01 01"},       // door 3 open
-		{"00 03 00 00 00 06 03 05 00 02 00 00", ""},                                     // lock: no answer
+		{"00 03 00 00 00 06 03 05 00 02 00 00", ""},                                    // lock: no answer
 		{"00 01 00 00 00 06 03 05 00 02 00 00", "00 01 00 00 00 06 03 05 00 02 00 00"}, // again, on a new connection
 	}}
 	dials := 0
