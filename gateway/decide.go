@@ -69,7 +69,7 @@ func (g *Gateway) Authorize(ctx context.Context, req AccessRequest) (Decision, e
 		// Refused before the key is looked at: a typo or a probe for a
 		// resource the site does not have must not take a use of the key
 		// nor change its anti-passback state.
-		return g.refuseRequest(ctx, req, ReasonUnknownDevice)
+		return g.refuseRequest(ctx, req, ReasonUnknownResource)
 	}
 	if req.Action == ActionEnter || req.Action == ActionExit {
 		// Only lanes enter or exit. Allowed elsewhere, an "exit" would
@@ -309,6 +309,10 @@ func (g *Gateway) keyStateChecks(tx Tx, v verified, req AccessRequest, pres pres
 	return d, st, nil
 }
 
+// unreadableTrustedTime stands for a trusted time the store could not
+// read.
+var unreadableTrustedTime = time.Date(9999, 12, 31, 0, 0, 0, 0, time.UTC)
+
 // trustedTime returns the latest trusted time (zero when unknown).
 func (g *Gateway) trustedTime(ctx context.Context) time.Time {
 	g.mu.Lock()
@@ -323,8 +327,11 @@ func (g *Gateway) trustedTime(ctx context.Context) time.Time {
 		return err
 	})
 	if err != nil {
+		// Fail closed: a time it cannot read is treated as a time far
+		// ahead, so time-limited decisions are refused (clock_untrusted)
+		// rather than made on a clock nobody vouched for.
 		g.log.Error("read latest trusted time", "err", err)
-		return t
+		return unreadableTrustedTime
 	}
 	g.mu.Lock()
 	if !g.trustedLoaded || t.After(g.trusted) {

@@ -16,6 +16,7 @@ const (
 	EvExit            EventType = "exit.decision"    // an exit lane decision
 	EvSessionOpened   EventType = "session.opened"   //
 	EvSessionClosed   EventType = "session.closed"   //
+	EvSessionReopened EventType = "session.reopened" // an allowed exit whose car never passed
 	EvQuote           EventType = "quote.issued"     //
 	EvCheckout        EventType = "checkout.started" //
 	EvPayment         EventType = "payment.applied"  //

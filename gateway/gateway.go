@@ -172,6 +172,7 @@ func (g *Gateway) Open(ctx context.Context) error {
 	}
 	now := g.clock.Now()
 	settled := map[string]bool{} // open space sessions with nothing due
+	var trusted time.Time
 	err = g.update(ctx, func(tx Tx, rec *recorder) error {
 		if _, err := tx.Tariff(g.site.Tariff.Version); KindOf(err) == NotFound {
 			if err := tx.PutTariff(g.site.Tariff.Version, doc); err != nil {
@@ -182,6 +183,9 @@ func (g *Gateway) Open(ctx context.Context) error {
 		}
 		open, err := tx.OpenSessions()
 		if err != nil {
+			return err
+		}
+		if trusted, err = tx.LatestTrustedTime(); err != nil {
 			return err
 		}
 		for _, s := range open {
@@ -208,6 +212,14 @@ func (g *Gateway) Open(ctx context.Context) error {
 	// space empty (see tickSpaces). Drivers report every sensor's state at
 	// start (see Inputs).
 	g.mu.Lock()
+	if !g.trustedLoaded || trusted.After(g.trusted) {
+		g.trusted, g.trustedLoaded = trusted, true
+	}
+	// After a restart a barrier may have been left up; the first report of
+	// its lane's clear loop lowers it (see loopChanged).
+	for _, ls := range g.lanes {
+		ls.unknown = true
+	}
 	for id, ok := range settled {
 		if sp, found := g.spaces[id]; found {
 			sp.restored = true

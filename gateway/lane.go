@@ -14,6 +14,12 @@ type laneState struct {
 	up       bool      // the barrier was commanded up
 	raisedAt time.Time //
 	carSeen  bool      // a vehicle was on the loop since the barrier rose
+	// pending is the exit that raised the barrier, until the car passes.
+	// If it never does, the exit is undone (see undoExit).
+	pending *pendingExit
+	// unknown: the barrier's position is not known (after a restart); the
+	// first report of a clear loop lowers it.
+	unknown bool
 	// fireRetry: the fire alarm's raise failed; Tick commands it again
 	// while the alarm lasts.
 	fireRetry bool
@@ -71,7 +77,7 @@ func (g *Gateway) PresentAtLane(ctx context.Context, laneID, text string) (Decis
 		return Decision{}, err
 	}
 	if d.Allowed {
-		g.raise(ctx, ls)
+		g.admit(ctx, ls, d)
 	}
 	return d, nil
 }
@@ -118,7 +124,7 @@ func (g *Gateway) presentKeyAtLane(ctx context.Context, ls *laneState, req Acces
 		return Decision{}, err
 	}
 	if d.Allowed {
-		g.raise(ctx, ls)
+		g.admit(ctx, ls, d)
 	}
 	return d, nil
 }
@@ -203,6 +209,63 @@ func (g *Gateway) decideCredential(ctx context.Context, l *Lane, cred string, ch
 		})
 	}
 	return d, err
+}
+
+// pendingExit is an allowed exit whose car has not passed yet.
+type pendingExit struct {
+	session string
+	keyID   string
+}
+
+// admit raises the barrier for an allowed decision. At an exit it
+// remembers the session the decision closed, to undo it if no car passes.
+func (g *Gateway) admit(ctx context.Context, ls *laneState, d Decision) {
+	if ls.lane.Direction == Exit && d.SessionID != "" {
+		g.mu.Lock()
+		ls.pending = &pendingExit{session: d.SessionID, keyID: d.KeyID}
+		g.mu.Unlock()
+	}
+	g.raise(ctx, ls)
+}
+
+// undoExit reopens the session of an exit whose barrier timed out with no
+// car passing: the car is still inside, and its ticket or key must work
+// again (a key that entered is marked inside again).
+func (g *Gateway) undoExit(ctx context.Context, laneID string, p *pendingExit) {
+	now := g.clock.Now()
+	err := g.update(ctx, func(tx Tx, rec *recorder) error {
+		s, err := tx.Session(p.session)
+		if err != nil {
+			return err
+		}
+		if s.State != SessionClosed {
+			return nil
+		}
+		if _, err := tx.OpenSessionByCredential(s.Credential); err == nil {
+			return nil // the credential has a newer session; leave this one
+		} else if KindOf(err) != NotFound {
+			return err
+		}
+		s.State, s.ExitAt = SessionOpen, time.Time{}
+		if err := tx.PutSession(s); err != nil {
+			return err
+		}
+		if id, ok := strings.CutPrefix(s.Credential, "key:"); ok {
+			st, err := tx.KeyState(id)
+			if err != nil {
+				return err
+			}
+			st.Inside = true
+			if err := tx.PutKeyState(st); err != nil {
+				return err
+			}
+		}
+		return rec.add(tx, now, EvSessionReopened, map[string]any{"session_id": s.ID, "lane": laneID,
+			"reason": "no vehicle passed the barrier"})
+	})
+	if err != nil {
+		g.log.Error("undo exit", "lane", laneID, "session", p.session, "err", err)
+	}
 }
 
 func laneEvent(l *Lane) EventType {
@@ -373,11 +436,41 @@ func (g *Gateway) IssueTicket(ctx context.Context, laneID string) (Decision, str
 	if err != nil || !d.Allowed {
 		return d, "", err
 	}
-	if p, ok := g.act.Tickets[ls.lane.Ticket]; ok {
-		_ = g.actuate(ctx, ls.lane.Ticket, "print", func(ctx context.Context) error { return p.Print(ctx, text) })
+	p := g.act.Tickets[ls.lane.Ticket]
+	var print func(context.Context) error
+	if p != nil {
+		print = func(ctx context.Context) error { return p.Print(ctx, text) }
+	}
+	if err := g.actuate(ctx, ls.lane.Ticket, "print", print); err != nil {
+		// No ticket, no entry: the driver would owe the lost-ticket fee
+		// for a ticket they never had.
+		return g.unissue(ctx, ls.lane, d)
 	}
 	g.raise(ctx, ls)
 	return d, text, nil
+}
+
+// unissue closes the session of a ticket that could not be printed and
+// records the entry as refused.
+func (g *Gateway) unissue(ctx context.Context, l *Lane, d Decision) (Decision, string, error) {
+	now := g.clock.Now()
+	out := Deny(ReasonDeviceOffline)
+	err := g.update(ctx, func(tx Tx, rec *recorder) error {
+		s, err := tx.Session(d.SessionID)
+		if err != nil {
+			return err
+		}
+		if err := g.closeSession(tx, rec, s, now, "ticket_not_printed"); err != nil {
+			return err
+		}
+		if err := rec.add(tx, now, EvEntry, accessData{Resource: l.Resource(), Action: l.Action(), Channel: ChannelScanner,
+			Credential: s.Credential, Reason: out.Reason, SessionID: s.ID}); err != nil {
+			return err
+		}
+		out.Seq = rec.last()
+		return nil
+	})
+	return out, "", err
 }
 
 // raise commands a lane's barrier up. The error is recorded as an event;
@@ -401,13 +494,13 @@ func (g *Gateway) raise(ctx context.Context, ls *laneState) error {
 // why, when not nil, is re-checked together with the safety conditions: a
 // timer that decided to lower must not lower a barrier that rose again for
 // the next car meanwhile.
-func (g *Gateway) lowerIfSafe(ctx context.Context, ls *laneState, why func(*laneState) bool) {
+func (g *Gateway) lowerIfSafe(ctx context.Context, ls *laneState, why func(*laneState) bool) bool {
 	if !g.mayLower(ls, why) {
-		return
+		return false
 	}
 	b := g.act.Barriers[ls.lane.Barrier]
 	if b == nil {
-		return
+		return false
 	}
 	lowered := false
 	err := g.withDevice(ctx, ls.lane.Barrier, func(ctx context.Context) error {
@@ -415,7 +508,7 @@ func (g *Gateway) lowerIfSafe(ctx context.Context, ls *laneState, why func(*lane
 			return nil
 		}
 		g.mu.Lock()
-		ls.up = false
+		ls.up, ls.unknown = false, false
 		g.mu.Unlock()
 		lowered = true
 		return b.Lower(ctx)
@@ -427,6 +520,7 @@ func (g *Gateway) lowerIfSafe(ctx context.Context, ls *laneState, why func(*lane
 		}
 		g.record(ctx, EvActuation, data)
 	}
+	return lowered
 }
 
 func (g *Gateway) mayLower(ls *laneState, why func(*laneState) bool) bool {
@@ -448,10 +542,20 @@ func (g *Gateway) loopChanged(ctx context.Context, ls *laneState, occupied bool)
 	}
 	if !occupied && ls.up && ls.carSeen {
 		passed = true
+		ls.pending = nil // the exit happened
+	}
+	settle := !occupied && ls.unknown && !ls.up
+	if settle {
+		// After a restart the arm may be up: with the loop clear it is
+		// safe to put it down.
+		ls.up = true
 	}
 	g.mu.Unlock()
-	if passed {
+	switch {
+	case passed:
 		g.lowerIfSafe(ctx, ls, carPassed)
+	case settle:
+		g.lowerIfSafe(ctx, ls, nil)
 	}
 }
 
@@ -470,7 +574,17 @@ func (g *Gateway) tickLanes(ctx context.Context, now time.Time) {
 	}
 	g.mu.Unlock()
 	for _, ls := range due {
-		g.lowerIfSafe(ctx, ls, expired)
+		if !g.lowerIfSafe(ctx, ls, expired) {
+			continue
+		}
+		g.mu.Lock()
+		p := ls.pending
+		ls.pending = nil
+		unused := p != nil && !ls.carSeen
+		g.mu.Unlock()
+		if unused {
+			g.undoExit(ctx, ls.lane.ID, p)
+		}
 	}
 }
 

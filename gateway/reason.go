@@ -41,7 +41,11 @@ const (
 	ReasonFireAlarm     Reason = "fire_alarm"
 	ReasonOverride      Reason = "override"
 	ReasonNoVehicle     Reason = "no_vehicle"
-	ReasonWrongLane     Reason = "wrong_lane"
+	ReasonDeviceOffline Reason = "device_offline"
+	// ReasonUnknownResource: the request names a gate, locker, door or
+	// space this site does not have.
+	ReasonUnknownResource Reason = "unknown_resource"
+	ReasonWrongLane       Reason = "wrong_lane"
 )
 
 var reasonText = map[Reason]string{
@@ -75,6 +79,8 @@ var reasonText = map[Reason]string{
 	ReasonFireAlarm:          "fire alarm: exits held open",
 	ReasonOverride:           "attendant override",
 	ReasonNoVehicle:          "no vehicle at the lane",
+	ReasonDeviceOffline:      "a device needed for this is offline; please call the attendant",
+	ReasonUnknownResource:    "this site has no such gate, locker, door or space",
 	ReasonWrongLane:          "this code cannot be used at this lane",
 }
 

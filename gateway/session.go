@@ -35,6 +35,16 @@ func (g *Gateway) due(tx Tx, s Session, t time.Time) (Due, error) {
 		// ago that was.
 		t = s.ExitAt
 	}
+	if s.State == SessionOpen {
+		// A clock behind the latest trusted time (a Pi after a power cut
+		// with no network) must not shorten a stay: fees run to the later
+		// of the two.
+		g.mu.Lock()
+		if g.trustedLoaded && t.Before(g.trusted) {
+			t = g.trusted
+		}
+		g.mu.Unlock()
+	}
 	if s.FeeExempt || s.Overridden {
 		return d, nil
 	}

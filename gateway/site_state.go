@@ -94,8 +94,9 @@ func (g *Gateway) occupancyChanged(sp *spaceState, present bool) {
 // released spaces that stayed empty long enough.
 func (g *Gateway) tickSpaces(ctx context.Context, now time.Time) {
 	type job struct {
-		sp    *spaceState
-		raise bool
+		sp     *spaceState
+		raise  bool
+		forced bool // lower a flap that is up over an empty space first
 	}
 	var jobs []job
 	g.mu.Lock()
@@ -110,6 +111,12 @@ func (g *Gateway) tickSpaces(ctx context.Context, now time.Time) {
 			}
 		case !sp.flapUp && sp.known && sp.present && now.Sub(sp.presentSince) >= sp.space.RaiseAfter && !g.fire:
 			jobs = append(jobs, job{sp: sp, raise: true})
+		case sp.flapUp && emptied:
+			// The flap is up over an empty space: the car was forced over
+			// it, or the sensor failed. Lower it, so the space is usable,
+			// and close the session as left unpaid (with an alarm) if it
+			// owed anything.
+			jobs = append(jobs, job{sp: sp, forced: true})
 		}
 	}
 	g.mu.Unlock()
@@ -117,6 +124,10 @@ func (g *Gateway) tickSpaces(ctx context.Context, now time.Time) {
 		if j.raise {
 			g.occupySpace(ctx, j.sp)
 		} else {
+			if j.forced {
+				g.record(ctx, EvAlarm, map[string]any{"alarm": "flap_up_on_empty_space", "space": j.sp.space.ID})
+				g.lowerFlap(ctx, j.sp.space.ID, false)
+			}
 			g.finishSpace(ctx, j.sp, now)
 		}
 	}

@@ -238,3 +238,122 @@ func TestBadScannerText(t *testing.T) {
 	wantDecision(t, "5000 X", h.present("out-1", strings.Repeat("X", 5000)), false, gateway.ReasonMalformed)
 	h.wantBarrier("after bad texts", "out-1-barrier", false)
 }
+
+// TestExitNotPassed: an allowed exit whose car never passes is undone when
+// the barrier times out: the session reopens and the ticket works again.
+func TestExitNotPassed(t *testing.T) {
+	h := newHarness(t)
+	ticket := h.ticket()
+	h.sensor("in-1-loop", false)
+	h.clock.Advance(10 * time.Minute) // free
+	// The ticket is shown with no car on the loop (held up at the window
+	// from the car behind, say), and no car drives through.
+	d := h.present("out-1", ticket)
+	wantDecision(t, "exit", d, true, gateway.ReasonOK)
+	h.advance(h.site.Policy.BarrierOpenTimeout)
+	h.wantBarrier("timed out", "out-1-barrier", false)
+	if v := h.session(d.SessionID); v.Session.State != gateway.SessionOpen {
+		t.Fatalf("session after an exit nobody used: %s; want open again", v.Session.State)
+	}
+	if n := len(h.eventsOf(gateway.EvSessionReopened, 0)); n != 1 {
+		t.Errorf("session.reopened events: %d; want 1", n)
+	}
+	h.sensor("out-2-loop", true)
+	wantDecision(t, "second try", h.present("out-2", ticket), true, gateway.ReasonOK)
+	h.sensor("out-2-loop", false)
+	h.advance(time.Second)
+	if v := h.session(d.SessionID); v.Session.State != gateway.SessionClosed {
+		t.Errorf("session after the car passed: %s; want closed", v.Session.State)
+	}
+}
+
+// TestSingleUseKeyExitNotPassed: a single-use key that entered, allowed
+// out but not passing, may try again.
+func TestSingleUseKeyExitNotPassed(t *testing.T) {
+	h := newHarness(t)
+	c := parkKey()
+	c.Uses = 1
+	text, _ := h.mustKey(c)
+	h.sensor("in-1-loop", true)
+	wantDecision(t, "entry", h.present("in-1", text), true, gateway.ReasonOK)
+	h.sensor("in-1-loop", false)
+	h.clock.Advance(5 * time.Minute)
+	wantDecision(t, "exit", h.present("out-1", text), true, gateway.ReasonOK)
+	h.advance(h.site.Policy.BarrierOpenTimeout)
+	wantDecision(t, "exit again", h.present("out-1", text), true, gateway.ReasonOK)
+}
+
+// TestFlapUpOnEmptySpace: a flap up over a space that reads empty is
+// lowered after EmptyFor, and the session closes as left unpaid.
+func TestFlapUpOnEmptySpace(t *testing.T) {
+	h := newHarness(t)
+	h.sensor("P04-sensor", true)
+	h.advance(h.site.Spaces[3].RaiseAfter)
+	h.wantFlap("parked", "P04-flap", true)
+	h.clock.Advance(time.Hour)
+	h.sensor("P04-sensor", false) // forced over the flap
+	h.advance(h.site.Spaces[3].EmptyFor)
+	h.wantFlap("empty", "P04-flap", false)
+	var alarms []string
+	for _, e := range h.eventsOf(gateway.EvAlarm, 0) {
+		alarms = append(alarms, eventData(t, e)["alarm"].(string))
+	}
+	if strings.Join(alarms, ",") != "flap_up_on_empty_space,left_unpaid" {
+		t.Errorf("alarms: %v; want flap_up_on_empty_space, left_unpaid", alarms)
+	}
+}
+
+// TestBarrierAfterRestart: a barrier whose position is unknown after a
+// restart is lowered when its loop first reports clear, never onto a car.
+func TestBarrierAfterRestart(t *testing.T) {
+	h := newHarness(t)
+	gw, devs := h.restart(t)
+	gw.SensorChanged(h.ctx, "out-1-loop", true)
+	gw.SensorChanged(h.ctx, "out-2-loop", false)
+	if got := devs.History("out-2-barrier"); strings.Join(got, ",") != "lower" {
+		t.Errorf("out-2 (loop clear): history %v; want [lower]", got)
+	}
+	if got := devs.History("out-1-barrier"); len(got) != 0 {
+		t.Errorf("out-1 (car on the loop): history %v; want nothing", got)
+	}
+	gw.SensorChanged(h.ctx, "out-1-loop", false)
+	if got := devs.History("out-1-barrier"); strings.Join(got, ",") != "lower" {
+		t.Errorf("out-1 after the car left: history %v; want [lower]", got)
+	}
+}
+
+// TestTicketPrinterOffline: no ticket, no entry.
+func TestTicketPrinterOffline(t *testing.T) {
+	h := newHarness(t)
+	if err := h.sim.SetOffline("in-1-ticket", true); err != nil {
+		t.Fatal(err)
+	}
+	h.sensor("in-1-loop", true)
+	d, text, err := h.gw.IssueTicket(h.ctx, "in-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantDecision(t, "printer offline", d, false, gateway.ReasonDeviceOffline)
+	if text != "" || d.Seq == 0 {
+		t.Errorf("ticket %q, seq %d; want no ticket and a recorded denial", text, d.Seq)
+	}
+	h.wantBarrier("printer offline", "in-1-barrier", false)
+	if _, n, err := h.gw.Occupancy(h.ctx); err != nil || n != 0 {
+		t.Errorf("occupancy %d (%v); want 0", n, err)
+	}
+}
+
+// TestFeeWithClockBehind: a clock behind the latest trusted time does not
+// shorten a stay.
+func TestFeeWithClockBehind(t *testing.T) {
+	h := newHarness(t)
+	ticket := h.ticket()
+	h.sensor("in-1-loop", false)
+	if _, err := h.gw.AdvanceTrustedTime(h.ctx, h.now().Add(3*time.Hour), "test"); err != nil {
+		t.Fatal(err)
+	}
+	// 10:00 → trusted 13:00: 6 day units.
+	if v := h.session(ticket); v.Due.Amount != 900 {
+		t.Errorf("due with the clock 3 h behind: %d; want 900", v.Due.Amount)
+	}
+}
