@@ -95,6 +95,8 @@ Usage:
                                          sign a key and print its QR text
   lotgate keys check --config FILE --resource R --action A [--at T] TEXT
                                          verify a key offline, with no side effects
+  lotgate devices --config FILE          list the devices and their health
+  lotgate devices test --config FILE ID  exercise one device and show what its sensors said
   lotgate audit verify --config FILE     check the hash chain of the event log
   lotgate time trust --config FILE [T]   record a trusted time (never goes backwards)
   lotgate version                        print the version
@@ -120,6 +122,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return cmdFee(e, rest)
 	case "keys":
 		return cmdKeys(ctx, e, rest)
+	case "devices":
+		return cmdDevices(ctx, e, rest)
 	case "audit":
 		return cmdAudit(ctx, e, rest)
 	case "time":

@@ -56,11 +56,23 @@ func cmdRun(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return fmt.Errorf("start simulated devices: %w", err)
 	}
-	if n := countReal(f); n > 0 {
-		return &exitError{code: ExitConfig, err: fmt.Errorf("%d devices use a driver this build cannot drive yet; only sim is implemented", n)}
+	// Real drivers (GPIO, Modbus, serial scanners) for the devices that
+	// use them. Their inputs wait in the relay until the gateway is open.
+	relay := newInputsRelay()
+	real, err := startDrivers(ctx, f, relay, relay, log, driverOptions{})
+	if err != nil {
+		return fmt.Errorf("start device drivers: %w", err)
 	}
+	defer func() {
+		// After Halt (actuators safe), before the store closes.
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownTimeout)
+		defer cancel()
+		if err := real.close(cctx); err != nil {
+			log.Error("close device drivers", "err", err)
+		}
+	}()
 	gw, err := gateway.New(gateway.Options{
-		Site: f.Site, Store: db, Actuators: devices.Actuators(), Clock: funcClock(e.now),
+		Site: f.Site, Store: db, Actuators: mergeActuators(devices.Actuators(), real.actuators()), Clock: funcClock(e.now),
 		Logger: log,
 	})
 	if err != nil {
@@ -71,6 +83,7 @@ func cmdRun(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	reportSensors(ctx, f, devices, gw)
+	relay.Attach(ctx, gw, gw)
 	cloud, err := startCloudRuntime(ctx, f, gw, db, log, e.getenv)
 	if err != nil {
 		return err
@@ -89,7 +102,7 @@ func cmdRun(ctx context.Context, e *env, args []string) error {
 		fmt.Fprintf(e.stdout, "lotgate %s: site %s (%s). Simulated devices. Type help.\n", version, f.Site.ID, f.Site.Name)
 		c := &consoleCmds{gw: gw, db: db, file: f, stop: stop, now: e.now, cloud: cloud}
 		go func() {
-			if err := devices.RunConsole(ctx, e.stdin, e.stdout, c.commands()...); err != nil {
+			if err := devices.RunConsole(ctx, e.stdin, e.stdout, append(c.commands(), real.simCommands()...)...); err != nil {
 				log.Error("console", "err", err)
 			}
 		}()
@@ -127,17 +140,6 @@ func reportSensors(ctx context.Context, f *config.File, devices *sim.Site, gw *g
 			}
 		}
 	}
-}
-
-// countReal counts devices whose driver is not the simulator.
-func countReal(f *config.File) int {
-	n := 0
-	for _, d := range f.Site.Devices {
-		if !sim.IsSim(d) {
-			n++
-		}
-	}
-	return n
 }
 
 // consoleCmds are the gateway's own console commands, next to the
