@@ -228,6 +228,14 @@ func TestEndToEnd(t *testing.T) {
 	p.do("fire off", `fire alarm off`)
 	p.do("lanes", `out-1 exit occupied=false barrier_up=false fire_held=false\nout-2 exit occupied=false barrier_up=false fire_held=false`)
 
+	// An attendant lets a car out without paying; it is listed for the
+	// operator.
+	p.do("car in-1", `car on lane in-1`)
+	out = p.do("ticket in-1", `ticket in-1-ticket: LGT1:\w+`)
+	unpaid := regexp.MustCompile(`LGT1:\w+`).FindString(out)
+	p.do("gone in-1", `car gone`)
+	p.do("override out-1 "+unpaid+" card reader broken, driver sent invoice", `allowed \(override\)`)
+
 	p.do("events 200", `access.decision .*"key_id":"expired-1".*"reason":"expired"`)
 	p.do("verify", `ok: \d+ events, hash chain intact`)
 	p.stop()
@@ -237,5 +245,10 @@ func TestEndToEnd(t *testing.T) {
 	err := run(context.Background(), []string{"audit", "verify", "--config", cfg}, func(string) string { return "" }, nil, &stdout, io.Discard)
 	if err != nil || !strings.Contains(stdout.String(), "hash chain intact") {
 		t.Fatalf("audit verify: err %v, output %q", err, stdout.String())
+	}
+	stdout.Reset()
+	err = run(context.Background(), []string{"report", "unpaid", "--config", cfg}, func(string) string { return "" }, nil, &stdout, io.Discard)
+	if err != nil || !regexp.MustCompile(`ticket:\w+ .* unpaid (1\.50|1\.00) EUR\n1 exits let through unpaid`).MatchString(stdout.String()) {
+		t.Fatalf("report unpaid: err %v, output %q", err, stdout.String())
 	}
 }

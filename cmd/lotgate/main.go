@@ -98,6 +98,8 @@ Usage:
   lotgate devices --config FILE          list the devices and their health
   lotgate devices test --config FILE ID  exercise one device and show what its sensors said
   lotgate audit verify --config FILE     check the hash chain of the event log
+  lotgate report unpaid --config FILE [--from T] [--to T] [--json]
+                                         exits let through unpaid, for the operator
   lotgate time trust --config FILE [T]   record a trusted time (never goes backwards)
   lotgate version                        print the version
 
@@ -126,6 +128,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return cmdDevices(ctx, e, rest)
 	case "audit":
 		return cmdAudit(ctx, e, rest)
+	case "report":
+		return cmdReport(ctx, e, rest)
 	case "time":
 		return cmdTime(ctx, e, rest)
 	case "version", "--version":

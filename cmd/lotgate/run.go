@@ -163,7 +163,7 @@ func (c *consoleCmds) commands() []sim.Command {
 		{Name: "key", Usage: "<resources> <actions> [uses]", Help: "issue a demo key (comma lists; needs the demo operator seed)", Run: c.key},
 		{Name: "present", Usage: "<lane> <text>", Help: "show a key, ticket or card at a lane's scanner; prints the decision", Run: c.present},
 		{Name: "open", Usage: "<resource> <action> <key text>", Help: "present a key for a locker, door or space", Run: c.open},
-		{Name: "override", Usage: "<lane> <reason…>", Help: "attendant opens a lane (audited)", Run: c.override},
+		{Name: "override", Usage: "<lane> <ref|-> <reason…>", Help: "attendant opens a lane, closing the session of ref if given (audited)", Run: c.override},
 		{Name: "lost", Usage: "<lane>", Help: "lost ticket: open a session charged the lost-ticket fee", Run: c.lost},
 		{Name: "revoke", Usage: "<key-id>", Help: "revoke a key", Run: c.revoke},
 		{Name: "trust-time", Usage: "[time]", Help: "record a trusted time (default: now)", Run: c.trustTime},
@@ -322,8 +322,15 @@ func (c *consoleCmds) open(ctx context.Context, args string) (string, error) {
 }
 
 func (c *consoleCmds) override(ctx context.Context, args string) (string, error) {
-	lane, reason, _ := strings.Cut(strings.TrimSpace(args), " ")
-	d, err := c.gw.OverrideLane(ctx, lane, "", gateway.Override{Operator: "console", Reason: strings.TrimSpace(reason)})
+	f := strings.SplitN(strings.TrimSpace(args), " ", 3)
+	if len(f) != 3 {
+		return "", errors.New("usage: override <lane> <ref|-> <reason…>")
+	}
+	ref := f[1]
+	if ref == "-" {
+		ref = ""
+	}
+	d, err := c.gw.OverrideLane(ctx, f[0], ref, gateway.Override{Operator: "console", Reason: strings.TrimSpace(f[2])})
 	if err != nil {
 		return "", err
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -188,5 +189,67 @@ func cmdTime(ctx context.Context, e *env, args []string) error {
 	} else {
 		fmt.Fprintf(e.stdout, "unchanged: the stored trusted time is already at or after %s\n", t.UTC().Format(time.RFC3339))
 	}
+	return nil
+}
+
+// cmdReport prints operator reports from the store. Today: the exits let
+// through unpaid (attendant overrides, cars let go by the fire alarm or
+// while the gateway was down, overstays).
+func cmdReport(ctx context.Context, e *env, args []string) error {
+	if len(args) == 0 || args[0] != "unpaid" {
+		return usageErr("report needs a subcommand: unpaid")
+	}
+	fs := newFlags(e, "report unpaid", "report unpaid --config FILE [--from T] [--to T] [--json]")
+	cfg := fs.String("config", "", "site file")
+	fromS := fs.String("from", "", "exits from this time (default: 30 days ago)")
+	toS := fs.String("to", "", "exits until this time (default: now)")
+	asJSON := fs.Bool("json", false, "print JSON")
+	if err := parseFlags(fs, args[1:]); err != nil {
+		return err
+	}
+	f, err := loadConfig(*cfg)
+	if err != nil {
+		return err
+	}
+	to, from := e.now(), e.now().Add(-30*24*time.Hour)
+	if *fromS != "" {
+		if from, err = parseTime(*fromS, f.Site.Location); err != nil {
+			return usageErr("--from: %v", err)
+		}
+	}
+	if *toS != "" {
+		if to, err = parseTime(*toS, f.Site.Location); err != nil {
+			return usageErr("--to: %v", err)
+		}
+	}
+	db, done, err := openStore(ctx, f, false)
+	if err != nil {
+		return err
+	}
+	defer done()
+	gw, err := gateway.New(gateway.Options{Site: f.Site, Store: db, Clock: funcClock(e.now)})
+	if err != nil {
+		return err
+	}
+	rows, err := gw.UnpaidExits(ctx, from, to)
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		if rows == nil {
+			rows = []gateway.UnpaidExit{}
+		}
+		enc := json.NewEncoder(e.stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(rows)
+	}
+	var total int64
+	for _, r := range rows {
+		total += r.Unpaid
+		fmt.Fprintf(e.stdout, "%s %s entry %s exit %s fee %s paid %s unpaid %s %s\n", r.SessionID, r.Credential,
+			r.EntryAt.In(f.Site.Location).Format("2006-01-02 15:04"), r.ExitAt.In(f.Site.Location).Format("2006-01-02 15:04"),
+			money(r.Fee), money(r.Paid), money(r.Unpaid), r.Currency)
+	}
+	fmt.Fprintf(e.stdout, "%d exits let through unpaid, %s in all\n", len(rows), money(total))
 	return nil
 }
