@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"testing"
+	"time"
 
 	"periph.io/x/conn/v3/gpio"
 
@@ -11,10 +12,12 @@ import (
 	"github.com/lotgate/lotgate/gateway"
 )
 
-// The conformance suites on fake pins, with each actuator's position pin
-// looped back to its output as the hardware run assumes (docs/devices.md).
+// The conformance suites on periph's gpiotest pins, with each actuator's
+// position pin looped back to its output as the hardware run assumes
+// (docs/devices.md). The sensor runs on bare gpiotest pins: nothing
+// around them but what periph ships.
 func TestConformance(t *testing.T) {
-	pinFaults := func(p *fakePin) conformance.Faults {
+	pinFaults := func(p *testPin) conformance.Faults {
 		return conformance.Faults{Offline: func(off bool) error {
 			p.mu.Lock()
 			defer p.mu.Unlock()
@@ -25,7 +28,7 @@ func TestConformance(t *testing.T) {
 			return nil
 		}}
 	}
-	level := func(p *fakePin, activeLow bool) func() (bool, error) {
+	level := func(p *testPin, activeLow bool) func() (bool, error) {
 		return func() (bool, error) { return (p.Read() == gpio.High) != activeLow, nil }
 	}
 	t.Run("barrier", func(t *testing.T) {
@@ -50,8 +53,8 @@ func TestConformance(t *testing.T) {
 	})
 	t.Run("loop", func(t *testing.T) {
 		conformance.Sensor(t, func(t *testing.T, in gateway.Inputs) conformance.SensorRig {
-			b := newBoard(t, "LOOP", "LOCK")
-			d, err := Open([]Device{{ID: "loop", Kind: gateway.KindLoop, Pin: "LOOP", Debounce: 5e6},
+			b := bareBoard{"LOOP": newGpiotestPin("LOOP"), "LOCK": newGpiotestPin("LOCK")}
+			d, err := Open([]Device{{ID: "loop", Kind: gateway.KindLoop, Pin: "LOOP", Debounce: 5 * time.Millisecond},
 				{ID: "lock", Kind: gateway.KindLock, Pin: "LOCK"}}, Options{Inputs: in, Lookup: b.lookup})
 			if err != nil {
 				t.Fatal(err)

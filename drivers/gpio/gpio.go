@@ -78,7 +78,7 @@ type Options struct {
 	Health gateway.HealthSink
 	Logger *slog.Logger
 	// Lookup resolves a pin name. Nil means the host's GPIO character
-	// device (HostPins). Tests pass fake pins.
+	// device (HostPins). Tests pass periph's gpiotest pins.
 	Lookup func(name string) (gpio.PinIO, error)
 	// Now stamps health transitions (time.Now when nil).
 	Now func() time.Time

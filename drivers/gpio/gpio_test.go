@@ -323,7 +323,7 @@ func TestInputsDebounce(t *testing.T) {
 	if got := r.got(); got != "loop on,loop off,fire on" {
 		t.Errorf("sensor changes: %q; want loop on, loop off, fire on", got)
 	}
-	if p := b["FIRE"].pull; p != gpio.PullUp {
+	if p := b["FIRE"].Pull(); p != gpio.PullUp {
 		t.Errorf("fire pin pull: %v; want up", p)
 	}
 }
@@ -392,6 +392,10 @@ func TestHealthOnPinErrors(t *testing.T) {
 	}
 }
 
+// Close ends every input goroutine. gpiotest's Halt does not interrupt a
+// wait (the character device's does), so here the positive timeout of
+// each wait is what bounds Close: a driver that waited without one would
+// hang.
 func TestCloseEndsGoroutines(t *testing.T) {
 	before := runtime.NumGoroutine()
 	b := newBoard(t, "A", "B")
@@ -399,11 +403,16 @@ func TestCloseEndsGoroutines(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	start := time.Now()
-	d.Close(context.Background())
-	d.Close(context.Background())
-	if took := time.Since(start); took > 200*time.Millisecond {
-		t.Errorf("Close took %v; Halt should interrupt the edge waits", took)
+	closed := make(chan struct{})
+	go func() {
+		d.Close(context.Background())
+		d.Close(context.Background())
+		close(closed)
+	}()
+	select {
+	case <-closed:
+	case <-time.After(10 * watchTimeout):
+		t.Fatalf("Close still waiting after %v; each edge wait is bounded by %v", 10*watchTimeout, watchTimeout)
 	}
 	deadline := time.Now().Add(2 * time.Second)
 	for runtime.NumGoroutine() > before && time.Now().Before(deadline) {
@@ -411,5 +420,49 @@ func TestCloseEndsGoroutines(t *testing.T) {
 	}
 	if n := runtime.NumGoroutine(); n > before {
 		t.Errorf("goroutines after Close: %d; want %d", n, before)
+	}
+}
+
+// The driver gives WaitForEdge positive timeouts only, whatever the
+// configured debounce: the idle wait is watchTimeout, the debounce wait
+// the device's Debounce or, when that is zero or negative, the default.
+// (testPin fails any test on a non-positive timeout; this one also checks
+// which timeouts were used.)
+func TestWaitForEdgeTimeoutsArePositive(t *testing.T) {
+	tests := []struct {
+		debounce time.Duration
+		want     time.Duration // the debounce wait
+	}{
+		{-1, DefaultDebounce},
+		{0, DefaultDebounce},
+		{-time.Second, DefaultDebounce},
+		{time.Nanosecond, time.Nanosecond},
+		{15 * time.Millisecond, 15 * time.Millisecond},
+	}
+	for _, tt := range tests {
+		t.Run(tt.debounce.String(), func(t *testing.T) {
+			b := newBoard(t, "LOOP")
+			r := newRecorder()
+			d := open(t, b, r, Device{ID: "loop", Kind: gateway.KindLoop, Pin: "LOOP", Debounce: tt.debounce})
+			b["LOOP"].EdgesChan <- H
+			r.wait(t, "loop on", func() bool { return len(r.sensors) == 1 })
+			b["LOOP"].EdgesChan <- L
+			r.wait(t, "loop off", func() bool { return len(r.sensors) == 2 })
+			d.Close(context.Background())
+			got := b["LOOP"].timeouts()
+			seen := map[time.Duration]bool{}
+			for _, w := range got {
+				if w <= 0 {
+					t.Fatalf("WaitForEdge timeouts %v: %v is not positive", got, w)
+				}
+				if w != watchTimeout && w != tt.want {
+					t.Errorf("WaitForEdge timeouts %v: %v is neither the idle wait %v nor the debounce %v", got, w, watchTimeout, tt.want)
+				}
+				seen[w] = true
+			}
+			if !seen[watchTimeout] || !seen[tt.want] {
+				t.Errorf("WaitForEdge timeouts %v; want both the idle wait %v and the debounce %v", got, watchTimeout, tt.want)
+			}
+		})
 	}
 }
