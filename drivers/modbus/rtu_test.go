@@ -31,6 +31,9 @@ func ptyPair(tb testing.TB) (master, slave string, unplug func()) {
 	tb.Helper()
 	socat, err := exec.LookPath("socat")
 	if err != nil {
+		if os.Getenv("LOTGATE_REQUIRE_SOCAT") == "1" {
+			tb.Fatalf("socat is required (LOTGATE_REQUIRE_SOCAT=1) but not installed: %v", err)
+		}
 		tb.Skip("socat is not installed: the RTU tests need it for a pseudo-terminal pair (apt-get install socat)")
 	}
 	dir := tb.TempDir()
@@ -383,6 +386,9 @@ func TestRTUFaults(t *testing.T) {
 	noLeaks(t)
 	socat, err := exec.LookPath("socat")
 	if err != nil {
+		if os.Getenv("LOTGATE_REQUIRE_SOCAT") == "1" {
+			t.Fatalf("socat is required (LOTGATE_REQUIRE_SOCAT=1) but not installed: %v", err)
+		}
 		t.Skip("socat is not installed: the RTU tests need it for a pseudo-terminal pair (apt-get install socat)")
 	}
 	s, slave, unplug := rtuSite(t, siteDevices(), 0, nil)

@@ -204,6 +204,9 @@ func TestOpenRefusesBadConfig(t *testing.T) {
 func TestSerialUnplugReplug(t *testing.T) {
 	socat, err := exec.LookPath("socat")
 	if err != nil {
+		if os.Getenv("LOTGATE_REQUIRE_SOCAT") == "1" {
+			t.Fatalf("socat is required (LOTGATE_REQUIRE_SOCAT=1) but not installed: %v", err)
+		}
 		t.Skip("socat is not installed: the serial scanner test needs it for a pseudo-terminal pair (apt-get install socat)")
 	}
 	dir := t.TempDir()
