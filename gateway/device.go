@@ -2,8 +2,15 @@ package gateway
 
 import (
 	"context"
+	"errors"
 	"time"
 )
+
+// ErrUnconfirmed is wrapped by an actuator's error when the command was
+// sent but the device's sensor (a barrier's up switch, a flap's down
+// position, a locker door) did not show it carried out in time. The core
+// records such an actuation with the reason "unconfirmed".
+var ErrUnconfirmed = errors.New("actuation not confirmed by its sensor")
 
 // The actuator interfaces are what the core commands. Each is implemented
 // by drivers/sim, drivers/gpio and drivers/modbus. Every method must return

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/base32"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -375,6 +376,9 @@ func (g *Gateway) actuate(ctx context.Context, id, command string, cmd func(cont
 	data := actuationData{Device: id, Command: command}
 	if err != nil {
 		data.Error = err.Error()
+		if errors.Is(err, ErrUnconfirmed) {
+			data.Reason = "unconfirmed"
+		}
 		g.log.Warn("actuation failed", "device", id, "command", command, "err", err)
 	}
 	g.record(ctx, EvActuation, data)
@@ -385,6 +389,9 @@ type actuationData struct {
 	Device  string `json:"device"`
 	Command string `json:"command"`
 	Error   string `json:"error,omitempty"`
+	// Reason is "unconfirmed" when the command was sent but its sensor
+	// did not confirm it (ErrUnconfirmed).
+	Reason string `json:"reason,omitempty"`
 }
 
 // newID returns a random identifier of n base32 characters (A–Z, 2–7), fit
