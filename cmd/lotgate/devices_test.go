@@ -3,7 +3,9 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"flag"
+	"fmt"
 	"net"
 	"os"
 	"path/filepath"
@@ -16,7 +18,9 @@ import (
 	"github.com/lotgate/lotgate/config"
 	"github.com/lotgate/lotgate/drivers/conformance"
 	"github.com/lotgate/lotgate/drivers/modbus"
+	simdrv "github.com/lotgate/lotgate/drivers/sim"
 	"github.com/lotgate/lotgate/gateway"
+	"github.com/lotgate/lotgate/gateway/sqlite"
 )
 
 // modbusSite copies configs/site.modbus.yaml and its profiles to a temp
@@ -428,4 +432,131 @@ func halted(policy string, upSecure bool) *bool {
 		return conformance.Bool(!upSecure)
 	}
 	return nil
+}
+
+// eventTap is an Observer that keeps the committed events.
+type eventTap struct {
+	mu      sync.Mutex
+	events  []gateway.Event
+	changed chan struct{}
+}
+
+func newEventTap() *eventTap { return &eventTap{changed: make(chan struct{})} }
+
+func (e *eventTap) EventCommitted(ev gateway.Event) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.events = append(e.events, ev)
+	close(e.changed)
+	e.changed = make(chan struct{})
+}
+
+// waitFor returns the first event whose type is typ and whose data has
+// every field of want, waiting up to 10s for it.
+func (e *eventTap) waitFor(tb testing.TB, typ gateway.EventType, want map[string]any) map[string]any {
+	tb.Helper()
+	deadline := time.After(10 * time.Second)
+	for {
+		e.mu.Lock()
+		evs, ch := e.events, e.changed
+		e.mu.Unlock()
+	next:
+		for _, ev := range evs {
+			if ev.Type != typ {
+				continue
+			}
+			var data map[string]any
+			if err := json.Unmarshal(ev.Data, &data); err != nil {
+				tb.Fatalf("event #%d: %v", ev.Seq, err)
+			}
+			for k, v := range want {
+				if data[k] != v {
+					continue next
+				}
+			}
+			return data
+		}
+		select {
+		case <-ch:
+		case <-deadline:
+			var b strings.Builder
+			for _, ev := range evs {
+				fmt.Fprintf(&b, "\n#%d %s %s", ev.Seq, ev.Type, ev.Data)
+			}
+			tb.Fatalf("no %s event with %v in:%s", typ, want, b.String())
+		}
+	}
+}
+
+// The core and a flap on the Modbus simulator: a car stands on P02 long
+// enough, its flap rises (confirmed); the flap then jams and the release
+// lowers it in vain: the actuation event carries the driver's error and
+// the reason "unconfirmed".
+func TestUnconfirmedActuationEvent(t *testing.T) {
+	ctx := context.Background()
+	f, err := config.Load(modbusSite(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Profiles["ref-flap8"].Actions["lower"].Confirm.Within = 300 * time.Millisecond // quick to fail
+
+	db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "lotgate.db"), sqlite.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	relay := newInputsRelay()
+	d, err := startDrivers(ctx, f, relay, relay, nil, driverOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.close(ctx) })
+	sims, err := simdrv.New(f.Site, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var clockMu sync.Mutex
+	now := time.Date(2026, 3, 2, 10, 0, 0, 0, time.UTC)
+	clock := funcClock(func() time.Time { clockMu.Lock(); defer clockMu.Unlock(); return now })
+	tap := newEventTap()
+	gw, err := gateway.New(gateway.Options{Site: f.Site, Store: db, Actuators: mergeActuators(sims.Actuators(), d.actuators()),
+		Clock: clock, Observers: []gateway.Observer{tap}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := gw.Open(ctx); err != nil {
+		t.Fatal(err)
+	}
+	relay.Attach(ctx, gw, gw)
+
+	// A car on P02, seen by the flap controller's poll.
+	sim := d.sims["lot-bus"]
+	if err := sim.SetInput(4, modbus.InputVehiclePresent, 2, true); err != nil {
+		t.Fatal(err)
+	}
+	tap.waitFor(t, gateway.EvDevice, map[string]any{"device": "P02-sensor", "active": true})
+	clockMu.Lock()
+	now = now.Add(f.Site.Spaces[1].RaiseAfter + time.Second)
+	clockMu.Unlock()
+	gw.Tick(ctx, clock.Now())
+	raised := tap.waitFor(t, gateway.EvActuation, map[string]any{"device": "P02-flap", "command": "raise"})
+	if raised["error"] != nil || raised["reason"] != nil {
+		t.Fatalf("raise: %v; want no error and no reason", raised)
+	}
+
+	// The flap jams up; the stay was free, so the release lowers it.
+	if err := sim.SetJammed(4, true); err != nil {
+		t.Fatal(err)
+	}
+	dec, err := gw.ReleaseSpace(ctx, "P02")
+	if err != nil || !dec.Allowed {
+		t.Fatalf("ReleaseSpace: %+v, %v; want allowed", dec, err)
+	}
+	lowered := tap.waitFor(t, gateway.EvActuation, map[string]any{"device": "P02-flap", "command": "lower"})
+	if lowered["reason"] != "unconfirmed" {
+		t.Errorf("lower of a jammed flap: reason %v; want unconfirmed (event %v)", lowered["reason"], lowered)
+	}
+	if e, _ := lowered["error"].(string); !strings.Contains(e, "down did not read 1 within 300ms (down reads 0)") || !strings.Contains(e, gateway.ErrUnconfirmed.Error()) {
+		t.Errorf("lower of a jammed flap: error %q; want what the sensor read and %q", e, gateway.ErrUnconfirmed)
+	}
 }

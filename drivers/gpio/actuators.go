@@ -18,10 +18,6 @@ var (
 	_ gateway.Flap    = (*Flap)(nil)
 )
 
-// ErrUnconfirmed is wrapped by the error of an actuation whose position
-// pin did not show the commanded position in time.
-var ErrUnconfirmed = errors.New("not confirmed by the position sensor")
-
 // Barrier is a barrier arm: an open contact pulsed (or held, in Level
 // mode), an optional close contact, an optional up switch.
 type Barrier struct {
@@ -192,7 +188,7 @@ func (d *Driver) confirm(ctx context.Context, dev *device, what string, active b
 			}
 			return &gateway.Error{Kind: gateway.Unavailable,
 				Message: fmt.Sprintf("gpio %s %s: %s: position pin %s not %s within %v", dev.Kind, dev.ID, what, dev.PositionPin, state, dev.ConfirmWithin),
-				Err:     ErrUnconfirmed}
+				Err:     gateway.ErrUnconfirmed}
 		}
 		select {
 		case <-t.C:

@@ -47,8 +47,8 @@
 // A barrier or flap with a position pin (a barrier's up switch, a flap's
 // down switch) confirms Raise and Lower by reading it until it shows the
 // commanded position; if it does not within ConfirmWithin the call fails
-// with a gateway.Unavailable error wrapping ErrUnconfirmed, which the core
-// records as an actuation event with its reason.
+// with a gateway.Unavailable error wrapping gateway.ErrUnconfirmed, which
+// the core records as an actuation event with the reason "unconfirmed".
 //
 // # Fail-safe
 //

@@ -186,8 +186,8 @@ func TestBarrierPulse(t *testing.T) {
 	d2 := open(t, newBoard(t, "O2", "U2"), newRecorder(), Device{ID: "bar2", Kind: gateway.KindBarrier, Pin: "O2",
 		Pulse: time.Millisecond, PositionPin: "U2", ConfirmWithin: 40 * time.Millisecond})
 	err := d2.Actuators().Barriers["bar2"].Raise(ctxFor(t, time.Second))
-	if !errors.Is(err, ErrUnconfirmed) || gateway.KindOf(err) != gateway.Unavailable {
-		t.Errorf("Raise of a jammed arm: %v; want an unavailable error wrapping ErrUnconfirmed", err)
+	if !errors.Is(err, gateway.ErrUnconfirmed) || gateway.KindOf(err) != gateway.Unavailable {
+		t.Errorf("Raise of a jammed arm: %v; want an unavailable error wrapping gateway.ErrUnconfirmed", err)
 	}
 	if err != nil && !strings.Contains(err.Error(), "position pin U2 not active within 40ms") {
 		t.Errorf("error %q does not say which pin and what it waited for", err)

@@ -19,11 +19,6 @@ var (
 	_ gateway.PayStationLink = (*PayStation)(nil)
 )
 
-// ErrUnconfirmed is wrapped by the error of an actuation whose read-back
-// did not show the expected state in time: the command was sent, but the
-// device's sensor does not say it happened.
-var ErrUnconfirmed = errors.New("not confirmed by the device's sensor")
-
 // confirmPoll is how often a read-back point is read while waiting.
 const confirmPoll = 20 * time.Millisecond
 
@@ -176,7 +171,7 @@ func (dev *device) confirm(ctx context.Context, what string, c *Confirm) error {
 			}
 			return &gateway.Error{Kind: gateway.Unavailable,
 				Message: fmt.Sprintf("%s: %s did not read %d within %v (%s)", what, pt.Name, c.Value, c.Within, last),
-				Err:     ErrUnconfirmed}
+				Err:     gateway.ErrUnconfirmed}
 		}
 	}
 }

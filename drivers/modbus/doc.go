@@ -71,8 +71,8 @@
 // position, the compartment door opening, the pay station clearing its
 // command register) reads that point until it shows the expected value; if
 // it does not within the confirm's time, the call fails with an
-// Unavailable error wrapping ErrUnconfirmed, which the core records as an
-// actuation event with its reason.
+// Unavailable error wrapping gateway.ErrUnconfirmed, which the core records
+// as an actuation event with the reason "unconfirmed".
 //
 // # Fail-safe
 //

@@ -193,7 +193,7 @@ func TestTCPSimulator(t *testing.T) {
 	}
 }
 
-// An unconfirmed actuation fails with ErrUnconfirmed and says what the
+// An unconfirmed actuation fails with gateway.ErrUnconfirmed and says what the
 // sensor read.
 func TestTCPUnconfirmed(t *testing.T) {
 	noLeaks(t)
@@ -202,8 +202,8 @@ func TestTCPUnconfirmed(t *testing.T) {
 	s := startSite(t, devs, fastBus)
 	s.sim.SetJammed(3, true) // the latch does not release: the door stays shut
 	err := s.d.Actuators().Locks["A-03-lock"].Unlock(ctxFor(t, time.Second))
-	if !errors.Is(err, ErrUnconfirmed) || gateway.KindOf(err) != gateway.Unavailable {
-		t.Fatalf("got %v; want an unavailable error wrapping ErrUnconfirmed", err)
+	if !errors.Is(err, gateway.ErrUnconfirmed) || gateway.KindOf(err) != gateway.Unavailable {
+		t.Fatalf("got %v; want an unavailable error wrapping gateway.ErrUnconfirmed", err)
 	}
 	if !strings.Contains(err.Error(), "door did not read 1 within 60ms (door reads 0)") {
 		t.Errorf("error %q does not say what the sensor read", err)
