@@ -28,5 +28,9 @@ lint: ## go vet and a gofmt check
 	$(GO) vet ./...
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 
+cross: ## build bin/lotgate-linux-arm64 and bin/lotgate-linux-armv7 (needs gcc-aarch64-linux-gnu, gcc-arm-linux-gnueabihf)
+	CGO_ENABLED=1 GOOS=linux GOARCH=arm64 CC=aarch64-linux-gnu-gcc $(GO) build -ldflags '$(LDFLAGS)' -o bin/lotgate-linux-arm64 ./cmd/lotgate
+	CGO_ENABLED=1 GOOS=linux GOARCH=arm GOARM=7 CC=arm-linux-gnueabihf-gcc $(GO) build -ldflags '$(LDFLAGS)' -o bin/lotgate-linux-armv7 ./cmd/lotgate
+
 clean: ## remove build output
 	rm -rf bin
