@@ -117,8 +117,16 @@ func conformance(t *testing.T, b broker) {
 		t.Errorf("forged command: barrier out-1 raised %d times; want 0", n)
 	}
 
+	// The disk cap (here 1 byte: everything routine) redacts the queued
+	// device reports, which the cloud has acknowledged.
+	red, err := e.gw.EnforceDiskCap(e.ctx, 1)
+	if err != nil || red.Acked < int(pre)-10 {
+		t.Fatalf("EnforceDiskCap: got %+v, %v; want the %d acknowledged device reports redacted", red, err, pre)
+	}
+
 	// The cloud lost everything from seq 100 and asks for a replay: it
-	// gets it all again, in order, with the chain intact.
+	// gets it all again, in order, with the chain intact, the redacted
+	// events without their data.
 	have := op.Stats().Contig
 	op.Forget(100)
 	if err := op.Replay(100); err != nil {
@@ -126,6 +134,18 @@ func conformance(t *testing.T, b broker) {
 	}
 	if err := op.WaitContig(ctx, have); err != nil {
 		t.Fatalf("replay: %v", err)
+	}
+	nred := 0
+	for _, ev := range op.Events()[99:] {
+		if ev.Redacted {
+			nred++
+			if string(ev.Data) != "null" || len(ev.DataSHA256) != 64 || !gateway.EventType(ev.Type).Routine() {
+				t.Errorf("replayed event %d: got %s redacted with data %s, data_sha256 %q; want a routine event with data null and a digest", ev.Seq, ev.Type, ev.Data, ev.DataSHA256)
+			}
+		}
+	}
+	if a, err := e.db.Audit(e.ctx); err != nil || nred == 0 || a.Redacted-99 != uint64(nred) {
+		t.Errorf("replay: got %d redacted events; want those of the store from seq 100 (%d in all, %v)", nred, a.Redacted, err)
 	}
 	// An ack out of order (lower than the cursor) changes nothing.
 	acked := e.acked()

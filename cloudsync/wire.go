@@ -31,21 +31,30 @@ func TopicsFor(site string) Topics {
 
 // Event is an event on up/events. Hashes are lowercase hex; data is the
 // event's JSON as stored. The cloud deduplicates on seq and can verify
-// the chain with gateway.ChainHash.
+// the chain with gateway.ChainHash (Event.Gateway, then HashValid). A
+// redacted event (the disk cap removed its data: gateway.EventType.Routine)
+// has data null, redacted true and data_sha256, the digest the chain
+// covers.
 type Event struct {
-	Site     string          `json:"site"`
-	Seq      uint64          `json:"seq"`
-	Time     time.Time       `json:"time"`
-	Type     string          `json:"type"`
-	Data     json.RawMessage `json:"data"`
-	PrevHash string          `json:"prev_hash"`
-	Hash     string          `json:"hash"`
+	Site       string          `json:"site"`
+	Seq        uint64          `json:"seq"`
+	Time       time.Time       `json:"time"`
+	Type       string          `json:"type"`
+	Data       json.RawMessage `json:"data"`
+	PrevHash   string          `json:"prev_hash"`
+	Hash       string          `json:"hash"`
+	Redacted   bool            `json:"redacted,omitempty"`
+	DataSHA256 string          `json:"data_sha256,omitempty"`
 }
 
 // EventFrom maps a gateway event to the wire.
 func EventFrom(site string, e gateway.Event) Event {
-	return Event{Site: site, Seq: e.Seq, Time: e.Time, Type: string(e.Type), Data: e.Data,
+	w := Event{Site: site, Seq: e.Seq, Time: e.Time, Type: string(e.Type), Data: e.Data,
 		PrevHash: hex.EncodeToString(e.PrevHash), Hash: hex.EncodeToString(e.Hash)}
+	if e.Redacted {
+		w.Redacted, w.DataSHA256 = true, hex.EncodeToString(e.DataHash)
+	}
+	return w
 }
 
 // Gateway maps a wire event back to a gateway event.
@@ -58,7 +67,14 @@ func (e Event) Gateway() (gateway.Event, error) {
 	if err != nil {
 		return gateway.Event{}, fmt.Errorf("event %d hash: %w", e.Seq, err)
 	}
-	return gateway.Event{Seq: e.Seq, Time: e.Time, Type: gateway.EventType(e.Type), Data: e.Data, PrevHash: prev, Hash: h}, nil
+	ge := gateway.Event{Seq: e.Seq, Time: e.Time, Type: gateway.EventType(e.Type), Data: e.Data, PrevHash: prev, Hash: h}
+	if e.Redacted {
+		if ge.DataHash, err = hex.DecodeString(e.DataSHA256); err != nil {
+			return gateway.Event{}, fmt.Errorf("event %d data_sha256: %w", e.Seq, err)
+		}
+		ge.Redacted = true
+	}
+	return ge, nil
 }
 
 // Ack is the cloud's acknowledgement on down/ack: every event up to and

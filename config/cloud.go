@@ -2,10 +2,13 @@ package config
 
 import (
 	"fmt"
+	"math"
 	"net"
 	"net/url"
 	"path/filepath"
 	"regexp"
+	"strconv"
+	"strings"
 	"time"
 )
 
@@ -13,7 +16,7 @@ import (
 // lists them.
 var (
 	cloudKeys = []string{"mode", "broker", "client_id", "username", "password_file", "password_env", "tls",
-		"window", "ack_timeout", "max_reconnect_interval", "countdown", "command_max_age", "demo"}
+		"window", "ack_timeout", "max_reconnect_interval", "countdown", "command_max_age", "disk_cap", "demo"}
 	cloudTLSKeys  = []string{"ca_file", "cert_file", "key_file", "server_name"}
 	cloudDemoKeys = []string{"broker_listen", "checkout_listen", "seed_file", "approve", "time_every"}
 )
@@ -30,7 +33,9 @@ const (
 	DefaultDemoSeedFile         = "demo-operator.seed"
 	DefaultDemoTimeEvery        = 60 * time.Second
 	DefaultDemoApprove          = "auto"
-	maxCloudWindow              = 900 // stays under mosquitto's default 1000 queued messages per client
+	DefaultDiskCap              = 1 << 30 // 1 GiB
+	minDiskCap                  = 1 << 20 // 1 MiB: the schema alone takes a few hundred kB
+	maxCloudWindow              = 900     // stays under mosquitto's default 1000 queued messages per client
 	defaultClientIDPrefix       = "lotgate-"
 	cloudPasswordEnvNamePattern = `^[A-Z_][A-Z0-9_]*$`
 )
@@ -63,7 +68,10 @@ type CloudSettings struct {
 	Countdown time.Duration
 	// CommandMaxAge bounds a remote command's expiry after its issue time.
 	CommandMaxAge time.Duration
-	Demo          CloudDemoSettings
+	// DiskCap (bytes) is the store size past which routine events lose
+	// their data (gateway.Gateway.EnforceDiskCap); 0 is no cap.
+	DiskCap int64
+	Demo    CloudDemoSettings
 }
 
 // CloudTLS are the TLS files for a broker that wants client certificates
@@ -108,6 +116,7 @@ func (d *decoder) cloud(m *mapping, f *File) {
 	c.MaxReconnectInterval = m.duration("max_reconnect_interval", DefaultCloudMaxReconnect)
 	c.Countdown = m.duration("countdown", DefaultApprovalCountdown)
 	c.CommandMaxAge = m.duration("command_max_age", DefaultCommandMaxAge)
+	c.DiskCap = DefaultDiskCap
 	dm := m.sub("demo", false, cloudDemoKeys...)
 	c.Demo = CloudDemoSettings{
 		BrokerListen:   dm.strOr("broker_listen", DefaultDemoBrokerListen),
@@ -118,6 +127,19 @@ func (d *decoder) cloud(m *mapping, f *File) {
 	}
 
 	at := func(key string) (int, string) { p := "cloud." + key; return d.line(p), p }
+	if v, ok := m.str("disk_cap", false); ok {
+		n, err := parseSize(v)
+		switch {
+		case err != nil:
+			l, p := at("disk_cap")
+			d.errorf(l, p, "%v", err)
+		case n != 0 && n < minDiskCap:
+			l, p := at("disk_cap")
+			d.errorf(l, p, "%q is below the smallest cap, 1MiB (0 turns the cap off)", v)
+		default:
+			c.DiskCap = n
+		}
+	}
 	if c.Window > maxCloudWindow {
 		l, p := at("window")
 		d.errorf(l, p, "must be at most %d: the window must stay under the broker's per-client queue (mosquitto: 1000)", maxCloudWindow)
@@ -190,4 +212,35 @@ func checkLoopback(addr string) error {
 		return fmt.Errorf("%q is not a loopback address: the demo cloud lets anyone in, so it listens on loopback only", addr)
 	}
 	return nil
+}
+
+// sizeUnits are the units of a size: decimal (kB, MB, GB: powers of 1000,
+// as disks are sold) and binary (KiB, MiB, GiB).
+var sizeUnits = []struct {
+	suffix string
+	mult   int64
+}{
+	{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"TiB", 1 << 40},
+	{"kB", 1e3}, {"KB", 1e3}, {"MB", 1e6}, {"GB", 1e9}, {"TB", 1e12},
+	{"B", 1},
+}
+
+// parseSize reads a size such as "512MB", "2GiB" or "0".
+func parseSize(s string) (int64, error) {
+	t := strings.TrimSpace(s)
+	if t == "0" {
+		return 0, nil
+	}
+	for _, u := range sizeUnits {
+		num, ok := strings.CutSuffix(t, u.suffix)
+		if !ok {
+			continue
+		}
+		n, err := strconv.ParseInt(strings.TrimSpace(num), 10, 64)
+		if err != nil || n < 0 || n > math.MaxInt64/u.mult {
+			break
+		}
+		return n * u.mult, nil
+	}
+	return 0, fmt.Errorf("%q is not a size: want a whole number and a unit, such as \"512MB\" or \"2GiB\" (kB, MB, GB, KiB, MiB, GiB, B), or 0 for no cap", s)
 }

@@ -34,6 +34,7 @@ func TestCloudDefaults(t *testing.T) {
 		{"demo seed", c.Demo.SeedFile, filepath.Join("etc", "lotgate", DefaultDemoSeedFile)},
 		{"demo approve", c.Demo.Approve, "auto"},
 		{"demo time", c.Demo.TimeEvery, DefaultDemoTimeEvery},
+		{"disk cap", c.DiskCap, int64(DefaultDiskCap)},
 	}
 	for _, ch := range checks {
 		if ch.got != ch.want {
@@ -80,6 +81,11 @@ func TestCloudProblems(t *testing.T) {
 		{"demo not loopback", "cloud: {mode: demo, demo: {checkout_listen: \"0.0.0.0:80\"}}\n", "cloud.demo.checkout_listen", "loopback"},
 		{"unknown key", "cloud: {mode: mqtt, brokr: x}\n", "cloud.brokr", "unknown key"},
 		{"bad approve", "cloud: {mode: demo, demo: {approve: maybe}}\n", "cloud.demo.approve", "unknown value"},
+		{"disk cap without unit", "cloud: {mode: mqtt, disk_cap: 512}\n", "cloud.disk_cap", "not a size"},
+		{"disk cap unknown unit", "cloud: {mode: mqtt, disk_cap: 5PB}\n", "cloud.disk_cap", "not a size"},
+		{"disk cap negative", "cloud: {mode: mqtt, disk_cap: -1GB}\n", "cloud.disk_cap", "not a size"},
+		{"disk cap fraction", "cloud: {mode: mqtt, disk_cap: 1.5GB}\n", "cloud.disk_cap", "not a size"},
+		{"disk cap too small", "cloud: {mode: mqtt, disk_cap: 64kB}\n", "cloud.disk_cap", "smallest cap"},
 	}
 	for _, tt := range tests {
 		_, err := Parse("site.yaml", []byte(withCloud(tt.cloud)))
@@ -96,6 +102,30 @@ func TestCloudProblems(t *testing.T) {
 		}
 		if !found {
 			t.Errorf("%s: got %v; want a problem at %s containing %q", tt.name, probs, tt.path, tt.msg)
+		}
+	}
+}
+
+func TestCloudDiskCap(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want int64
+	}{
+		{"512MB", 512_000_000},
+		{"512MiB", 512 << 20},
+		{"2GB", 2_000_000_000},
+		{"2 GiB", 2 << 30},
+		{"1048576B", 1 << 20},
+		{"1500kB", 1_500_000},
+		{"0", 0},
+	} {
+		f, err := Parse("site.yaml", []byte(withCloud("cloud: {mode: mqtt, disk_cap: \""+tc.in+"\"}\n")))
+		if err != nil {
+			t.Errorf("disk_cap %q: %v", tc.in, err)
+			continue
+		}
+		if f.Cloud.DiskCap != tc.want {
+			t.Errorf("disk_cap %q: got %d; want %d", tc.in, f.Cloud.DiskCap, tc.want)
 		}
 	}
 }

@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/json"
@@ -46,6 +47,11 @@ type Event struct {
 	Data     json.RawMessage `json:"data"`
 	PrevHash []byte          `json:"prev_hash"`
 	Hash     []byte          `json:"hash"`
+	// Redacted is set when the disk cap took the event's data away (see
+	// EventType.Routine): Data is then JSON null and DataHash keeps the
+	// SHA-256 of the data that was removed, so the chain still verifies.
+	Redacted bool   `json:"redacted,omitempty"`
+	DataHash []byte `json:"data_hash,omitempty"`
 }
 
 // NewEvent builds an event whose Data is the JSON form of data.
@@ -58,12 +64,38 @@ func NewEvent(t time.Time, typ EventType, data any) (Event, error) {
 }
 
 // ChainHash is the hash of an event chained to the previous event's hash:
-// SHA-256 over "lotgate-event-v1", prev, seq (8 bytes big-endian), time (Unix
-// nanoseconds, 8 bytes big-endian), len(type) and type, data. The first
-// event's prev is 32 zero bytes.
+// SHA-256 over "lotgate-event-v2", prev, seq (8 bytes big-endian), time
+// (Unix nanoseconds, 8 bytes big-endian), len(type) (8 bytes big-endian)
+// and type, and SHA-256(data). Chaining over the data's digest rather
+// than the data lets the disk cap remove a routine event's data and keep
+// the chain verifiable (ChainHashDigest). The first event's prev is 32
+// zero bytes.
 func ChainHash(prev []byte, seq uint64, t time.Time, typ EventType, data []byte) []byte {
+	return ChainHashDigest(prev, seq, t, typ, DataDigest(data))
+}
+
+// ChainHashDigest is ChainHash given SHA-256(data) instead of the data:
+// how a redacted event is checked.
+func ChainHashDigest(prev []byte, seq uint64, t time.Time, typ EventType, digest []byte) []byte {
+	return chainHash("lotgate-event-v2", prev, seq, t, typ, digest)
+}
+
+// ChainHashV1 is the hash of events written before the chain went over
+// the data's digest: the same with "lotgate-event-v1" and the data itself.
+// Such events still verify (Event.HashValid); they are never redacted.
+func ChainHashV1(prev []byte, seq uint64, t time.Time, typ EventType, data []byte) []byte {
+	return chainHash("lotgate-event-v1", prev, seq, t, typ, data)
+}
+
+// DataDigest is SHA-256(data), what ChainHash chains over.
+func DataDigest(data []byte) []byte {
+	d := sha256.Sum256(data)
+	return d[:]
+}
+
+func chainHash(domain string, prev []byte, seq uint64, t time.Time, typ EventType, tail []byte) []byte {
 	h := sha256.New()
-	h.Write([]byte("lotgate-event-v1"))
+	h.Write([]byte(domain))
 	h.Write(prev)
 	var b [8]byte
 	binary.BigEndian.PutUint64(b[:], seq)
@@ -73,8 +105,21 @@ func ChainHash(prev []byte, seq uint64, t time.Time, typ EventType, data []byte)
 	binary.BigEndian.PutUint64(b[:], uint64(len(typ)))
 	h.Write(b[:])
 	h.Write([]byte(typ))
-	h.Write(data)
+	h.Write(tail)
 	return h.Sum(nil)
+}
+
+// HashValid reports whether e.Hash is the hash of e's content chained to
+// e.PrevHash: over DataHash for a redacted event, else over Data (or, for
+// an event written before the digest chain, ChainHashV1). It does not
+// check that PrevHash is the previous event's hash.
+func (e *Event) HashValid() bool {
+	if e.Redacted {
+		return len(e.DataHash) == sha256.Size &&
+			bytes.Equal(ChainHashDigest(e.PrevHash, e.Seq, e.Time, e.Type, e.DataHash), e.Hash)
+	}
+	return bytes.Equal(ChainHash(e.PrevHash, e.Seq, e.Time, e.Type, e.Data), e.Hash) ||
+		bytes.Equal(ChainHashV1(e.PrevHash, e.Seq, e.Time, e.Type, e.Data), e.Hash)
 }
 
 // GenesisHash is the PrevHash of the first event.

@@ -11,6 +11,7 @@ type SyncStore interface {
 	Outbox
 	Approvals
 	UnpaidExits
+	Retention
 }
 
 // InboxState of a stored cloud message.
@@ -110,4 +111,30 @@ type UnpaidExits interface {
 	// OverriddenSessions returns the closed sessions marked Overridden
 	// whose exit time is in [from, to), by exit time.
 	OverriddenSessions(from, to time.Time) ([]Session, error)
+}
+
+// Retention is what the disk cap needs from the store (see
+// Gateway.EnforceDiskCap).
+type Retention interface {
+	// StoreBytes returns the bytes the store's data occupies: its size
+	// less the free space it reuses before it grows.
+	StoreBytes() (int64, error)
+	// RedactEvents removes the data of events whose type is in types,
+	// oldest first, starting after the last event an earlier call
+	// considered and going up to seq to, until need bytes of data were
+	// removed or limit events redacted. It keeps SHA-256 of each removed
+	// data (Event.DataHash), so the chain still verifies. An event whose
+	// stored hash does not verify (written before the digest chain, or
+	// altered) is left alone and counted as skipped.
+	RedactEvents(to uint64, types []EventType, need int64, limit int) (Redaction, error)
+}
+
+// Redaction says what RedactEvents did.
+type Redaction struct {
+	Count   int    // events redacted
+	First   uint64 // the first redacted seq (0 when none)
+	Last    uint64 // the last redacted seq
+	Bytes   int64  // data bytes removed
+	Skipped int    // events left alone: their hash does not verify
+	Through uint64 // every event up to this seq has been considered
 }

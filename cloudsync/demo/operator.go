@@ -189,7 +189,7 @@ func (op *Operator) checkChain(e cloudsync.Event) {
 	if !bytes.Equal(ge.PrevHash, op.lastHash) {
 		op.chainErrs = append(op.chainErrs, fmt.Sprintf("seq %d: prev_hash does not match", e.Seq))
 	}
-	if !bytes.Equal(gateway.ChainHash(ge.PrevHash, ge.Seq, ge.Time, ge.Type, ge.Data), ge.Hash) {
+	if !ge.HashValid() {
 		op.chainErrs = append(op.chainErrs, fmt.Sprintf("seq %d: hash does not match", e.Seq))
 	}
 	op.lastHash = ge.Hash

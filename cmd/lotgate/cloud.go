@@ -54,7 +54,8 @@ func startCloudRuntime(ctx context.Context, f *config.File, gw *gateway.Gateway,
 			log.Error("apply stored cloud messages", "err", err)
 		}
 		log.Warn("cloud sync is off: events stay in the local outbox")
-		rt.stop = func(context.Context) error { return nil }
+		stopCap := runDiskCap(ctx, gw, c.DiskCap, diskCapEvery, log)
+		rt.stop = func(context.Context) error { stopCap(); return nil }
 		return rt, nil
 	}
 	o := cloudsync.Options{
@@ -133,9 +134,11 @@ func startCloudRuntime(ctx context.Context, f *config.File, gw *gateway.Gateway,
 			}
 		}
 	}()
+	stopCap := runDiskCap(ctx, gw, c.DiskCap, diskCapEvery, log)
 	rt.stop = func(ctx context.Context) error {
 		cancel()
 		wg.Wait()
+		stopCap()
 		err := client.Close(ctx)
 		if rt.Demo != nil {
 			err = errors.Join(err, rt.Demo.Close())
@@ -143,6 +146,47 @@ func startCloudRuntime(ctx context.Context, f *config.File, gw *gateway.Gateway,
 		return err
 	}
 	return rt, nil
+}
+
+// diskCapEvery is how often the store is measured against cloud.disk_cap.
+const diskCapEvery = 30 * time.Second
+
+// runDiskCap enforces the disk cap at start and every interval until the
+// returned function is called (it waits for the goroutine). A cap of 0
+// runs nothing.
+func runDiskCap(ctx context.Context, gw *gateway.Gateway, capBytes int64, every time.Duration, log *slog.Logger) (stop func()) {
+	if capBytes <= 0 {
+		return func() {}
+	}
+	ctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(every)
+		defer t.Stop()
+		over := false
+		for {
+			res, err := gw.EnforceDiskCap(ctx, capBytes)
+			switch {
+			case err != nil && ctx.Err() == nil:
+				log.Error("disk cap", "err", err)
+			case res.OverCap != over:
+				over = res.OverCap
+				if over {
+					log.Error("the store is over its disk cap with no routine event left to redact: it keeps growing",
+						"cap", capBytes, "bytes", res.After)
+				} else {
+					log.Info("the store is under its disk cap again", "cap", capBytes, "bytes", res.After)
+				}
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	return func() { cancel(); <-done }
 }
 
 // cloudPassword reads the broker password from its file or variable.

@@ -196,3 +196,58 @@ func get(t *testing.T, u string) string {
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+// TestRunDiskCap: with cloud mode off, a store over cloud.disk_cap has
+// its routine events redacted at start, and the chain still verifies.
+func TestRunDiskCap(t *testing.T) {
+	ctx := context.Background()
+	f, err := config.Load(filepath.Join("..", "..", "configs", "site.example.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Cloud.Mode = config.CloudOff
+	db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "lotgate.db"), sqlite.Options{GroupCommit: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	gw, err := gateway.New(gateway.Options{Site: f.Site, Store: db})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := gw.Open(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// 2 MB of device reports, and a cap of 1 MiB.
+	pad := strings.Repeat("d", 1000)
+	if err := db.Update(ctx, func(tx gateway.Tx) error {
+		for range 2000 {
+			e := gateway.Event{Time: time.Now(), Type: gateway.EvDevice, Data: []byte(`{"pad":"` + pad + `"}`)}
+			if err := tx.AppendEvent(&e); err != nil {
+				return err
+			}
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	f.Cloud.DiskCap = 1 << 20
+	rt, err := startCloudRuntime(ctx, f, gw, db, slog.New(slog.DiscardHandler), func(string) string { return "" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	var a sqlite.AuditReport
+	for {
+		if a, err = db.Audit(ctx); err != nil || a.Redacted > 0 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if err := rt.stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if a.Redacted == 0 || a.BadSeq != 0 {
+		t.Errorf("Audit with a 1 MiB cap over 2 MB of device reports: got %+v, %v; want some redacted, the chain whole", a, err)
+	}
+}

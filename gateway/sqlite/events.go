@@ -49,6 +49,7 @@ func (t *tx) AppendEvent(e *gateway.Event) error {
 		return err
 	}
 	e.Seq, e.Time, e.PrevHash, e.Hash = seq, tm, prev, h
+	e.Redacted, e.DataHash = false, nil
 	return nil
 }
 
@@ -65,38 +66,26 @@ func (t *tx) Events(from uint64, limit int) ([]gateway.Event, error) {
 	if limit == 0 || from > math.MaxInt64 {
 		return nil, nil
 	}
-	rows, err := t.q.QueryContext(t.ctx, "SELECT seq, time, type, data, prev_hash, hash FROM events WHERE seq >= ? ORDER BY seq LIMIT ?", int64(from), limit)
-	if err != nil {
-		return nil, t.fail(op, err)
-	}
-	defer rows.Close()
-	var evs []gateway.Event
-	for rows.Next() {
-		e, err := scanEvent(rows)
-		if err != nil {
-			return nil, t.fail(op, err)
-		}
-		evs = append(evs, e)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, t.fail(op, err)
-	}
-	return evs, nil
+	return t.queryEvents(op, "SELECT "+eventCols+" FROM events WHERE seq >= ? ORDER BY seq LIMIT ?", int64(from), limit)
 }
 
-func scanEvent(rows *sql.Rows) (gateway.Event, error) {
+// eventCols are the columns scanEvent reads.
+const eventCols = "seq, time, type, data, prev_hash, hash, data_hash"
+
+func scanEvent(rows scanner) (gateway.Event, error) {
 	var (
 		e   gateway.Event
 		seq int64
 		ns  int64
 		typ string
 	)
-	if err := rows.Scan(&seq, &ns, &typ, (*[]byte)(&e.Data), &e.PrevHash, &e.Hash); err != nil {
+	if err := rows.Scan(&seq, &ns, &typ, (*[]byte)(&e.Data), &e.PrevHash, &e.Hash, &e.DataHash); err != nil {
 		return gateway.Event{}, err
 	}
 	e.Seq = uint64(seq)
 	e.Time = time.Unix(0, ns).UTC()
 	e.Type = gateway.EventType(typ)
+	e.Redacted = e.DataHash != nil
 	return e, nil
 }
 
@@ -139,19 +128,35 @@ func (e *ChainError) Error() string {
 // constant and no read snapshot is held for the whole walk.
 const verifyPage = 512
 
-// VerifyChain walks every event in order, recomputes each hash with
-// gateway.ChainHash and checks the links (PrevHash is the previous event's
-// Hash, GenesisHash for seq 1) and that seq is 1, 2, 3… without gaps. It
+// VerifyChain walks every event in order, checks each hash against the
+// event's content (gateway.Event.HashValid: a redacted event by the digest
+// of the data it had) and the links (PrevHash is the previous event's
+// Hash, GenesisHash for seq 1), and that seq is 1, 2, 3… without gaps. It
 // reads in pages, in constant memory.
 //
 // checked is the number of events found good. When the chain is broken,
 // badSeq is the first bad sequence number (for a deleted event, the missing
 // number) and err is a *ChainError saying why; badSeq is 0 when all is good.
-// An error with badSeq 0 means the log could not be read.
+// An error with badSeq 0 means the log could not be read. Audit says, in
+// addition, how many events the disk cap redacted.
 func (db *DB) VerifyChain(ctx context.Context) (checked uint64, badSeq uint64, err error) {
+	a, err := db.Audit(ctx)
+	return a.Checked, a.BadSeq, err
+}
+
+// AuditReport is what Audit found.
+type AuditReport struct {
+	Checked  uint64 // events found good
+	Redacted uint64 // of those, events whose data the disk cap removed
+	BadSeq   uint64 // the first bad sequence number, 0 when the chain is whole
+}
+
+// Audit is VerifyChain that also counts the redacted events.
+func (db *DB) Audit(ctx context.Context) (AuditReport, error) {
+	var a AuditReport
 	done, err := db.startRead()
 	if err != nil {
-		return 0, 0, err
+		return a, err
 	}
 	defer done()
 	prev := bytes.Clone(gateway.GenesisHash)
@@ -160,7 +165,7 @@ func (db *DB) VerifyChain(ctx context.Context) (checked uint64, badSeq uint64, e
 		n := 0
 		var broken *ChainError
 		err := func() error {
-			rows, err := db.r.QueryContext(ctx, "SELECT seq, time, type, data, prev_hash, hash FROM events WHERE seq > ? ORDER BY seq LIMIT ?", int64(last), verifyPage)
+			rows, err := db.r.QueryContext(ctx, "SELECT "+eventCols+" FROM events WHERE seq > ? ORDER BY seq LIMIT ?", int64(last), verifyPage)
 			if err != nil {
 				return err
 			}
@@ -177,25 +182,29 @@ func (db *DB) VerifyChain(ctx context.Context) (checked uint64, badSeq uint64, e
 					broken = &ChainError{Seq: want, Reason: fmt.Sprintf("missing (the next stored event is %d)", e.Seq)}
 				case !bytes.Equal(e.PrevHash, prev):
 					broken = &ChainError{Seq: e.Seq, Reason: "prev_hash does not match the previous event's hash"}
-				case !bytes.Equal(gateway.ChainHash(prev, e.Seq, e.Time, e.Type, e.Data), e.Hash):
+				case !e.HashValid():
 					broken = &ChainError{Seq: e.Seq, Reason: "hash does not match the event's content"}
 				}
 				if broken != nil {
 					return nil
 				}
 				last, prev = e.Seq, e.Hash
-				checked++
+				a.Checked++
+				if e.Redacted {
+					a.Redacted++
+				}
 			}
 			return rows.Err()
 		}()
 		if err != nil {
-			return checked, 0, storeErr("verify event chain", err)
+			return a, storeErr("verify event chain", err)
 		}
 		if broken != nil {
-			return checked, broken.Seq, broken
+			a.BadSeq = broken.Seq
+			return a, broken
 		}
 		if n < verifyPage {
-			return checked, 0, nil
+			return a, nil
 		}
 	}
 }
