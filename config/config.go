@@ -136,6 +136,9 @@ func DefaultPolicy() gateway.Policy {
 		ProofStep:          30 * time.Second,
 		PINMaxAttempts:     5,
 		PINLockout:         15 * time.Minute,
+		// Long enough for a flap lock's motor to travel and its down
+		// switch to confirm (a few seconds), with the bus exchanges.
+		ActuatorTimeout: 10 * time.Second,
 	}
 }
 

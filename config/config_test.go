@@ -229,6 +229,7 @@ func TestProblems(t *testing.T) {
 		{"bad duration", []string{"  clock_skew: 2m\n", "  clock_skew: 2 minutes # want\n"}, "policy.clock_skew", `bad duration "2 minutes"`},
 		{"negative duration", []string{"  clock_skew: 2m\n", "  unlock_for: -5s # want\n"}, "policy.unlock_for", "must be positive, got -5s"},
 		{"bad pin attempts", []string{"  clock_skew: 2m\n", "  pin_max_attempts: 0 # want\n"}, "policy.pin_max_attempts", "must be at least 1, got 0"},
+		{"zero actuator timeout", []string{"  clock_skew: 2m\n", "  actuator_timeout: 0s # want\n"}, "policy.actuator_timeout", "must be positive, got 0s"},
 
 		// Tariff.
 		{"bad time of day", []string{"      from: \"08:00\"\n", "      from: 8am # want\n"}, "tariff.bands[0].from", `bad time of day "8am": want "HH:MM" from 00:00 to 24:00`},

@@ -39,7 +39,7 @@ var (
 	keyKeys    = []string{"kid", "public_key"}
 	policyKeys = []string{"clock_skew", "quote_hold", "checkout_timeout", "reservation_early",
 		"reservation_late", "barrier_open_timeout", "unlock_for", "door_open_alarm", "proof_step",
-		"pin_max_attempts", "pin_lockout"}
+		"pin_max_attempts", "pin_lockout", "actuator_timeout"}
 	storeKeys = []string{"path"}
 	httpKeys  = []string{"listen"}
 	logKeys   = []string{"level"}
@@ -506,6 +506,7 @@ func (d *decoder) policy(m *mapping, p *gateway.Policy) {
 	p.ProofStep = m.duration("proof_step", p.ProofStep)
 	p.PINMaxAttempts = m.count("pin_max_attempts", false, 1, p.PINMaxAttempts)
 	p.PINLockout = m.duration("pin_lockout", p.PINLockout)
+	p.ActuatorTimeout = m.duration("actuator_timeout", p.ActuatorTimeout)
 }
 
 // kidOK is the rule gateway/keys applies to a COSE kid: 1 to 64 printable

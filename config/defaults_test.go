@@ -35,6 +35,9 @@ func TestDefaults(t *testing.T) {
 	if s.Policy != DefaultPolicy() {
 		t.Errorf("policy: got %+v; want %+v", s.Policy, DefaultPolicy())
 	}
+	if got := s.Policy.ActuatorTimeout; got != 10*time.Second {
+		t.Errorf("policy.actuator_timeout: got %v; want 10s", got)
+	}
 	checks := []struct{ what, got, want string }{
 		{"name", s.Name, "m"},
 		{"location", s.Location.String(), "America/New_York"},
@@ -90,14 +93,14 @@ func TestSpaceAndTariffDefaults(t *testing.T) {
 
 func TestOverrides(t *testing.T) {
 	f, err := Parse("site.yaml", []byte(edit(t,
-		"  clock_skew: 2m\n", "  clock_skew: 30s\n  pin_max_attempts: 3\n  door_open_alarm: 2m30s\n",
+		"  clock_skew: 2m\n", "  clock_skew: 30s\n  pin_max_attempts: 3\n  door_open_alarm: 2m30s\n  actuator_timeout: 15s\n",
 		"  path: test.db\n", "  path: /var/lib/lotgate/site.db\n",
 		"    spaces: 10\n", "    spaces: 10\n    closed: true\n")))
 	if err != nil {
 		t.Fatal(err)
 	}
 	p := f.Site.Policy
-	if p.ClockSkew != 30*time.Second || p.PINMaxAttempts != 3 || p.DoorOpenAlarm != 150*time.Second || p.QuoteHold != 10*time.Minute {
+	if p.ClockSkew != 30*time.Second || p.PINMaxAttempts != 3 || p.DoorOpenAlarm != 150*time.Second || p.QuoteHold != 10*time.Minute || p.ActuatorTimeout != 15*time.Second {
 		t.Errorf("policy: got %+v", p)
 	}
 	if f.Store.Path != "/var/lib/lotgate/site.db" {

@@ -379,3 +379,75 @@ func TestProfileServes(t *testing.T) {
 		t.Errorf("InputRole(occupancy): got %q; want vehicle_present", got)
 	}
 }
+
+// Each actuator's read-back must fit in policy.actuator_timeout, the
+// deadline the core puts on a command; otherwise the timeout, not the
+// device, decides that it was unconfirmed.
+func TestReadBackFitsActuatorTimeout(t *testing.T) {
+	// driverSite's read-backs: the gpio barrier pulses 500ms and waits 2s;
+	// on bus lan (timeout 500ms) the flap's raise and lower have one write
+	// and the shipped profile's confirm, the pay station's settled two
+	// writes and show_fee three, each with a 1s confirm; on bus rs485
+	// (300ms) the lock's unlock has one write and a 2s confirm.
+	flap := f0(t).Profiles["ref-flap8"].Actions["lower"].Confirm.Within
+	tests := []struct {
+		name    string
+		timeout string
+		want    []string // path: message fragment, in order
+	}{
+		{"default", "", nil},
+		{"just enough for the flap", (flap + time.Second).String(), nil},
+		{"too short for the flap", flap.String(), []string{
+			"devices[5].modbus.profile: profile ref-flap8's lower waits " + flap.String() + " for its confirm, and 2 exchanges of up to 500ms on bus lan: " + (flap + time.Second).String() + " does not fit in policy.actuator_timeout (" + flap.String() + ")",
+			"devices[5].modbus.profile: profile ref-flap8's raise waits",
+		}},
+		{"too short for all", "2s", []string{
+			"devices[0].gpio.confirm_within: the read-back (pulse 500ms + confirm_within 2s) does not fit in policy.actuator_timeout (2s)",
+			"devices[3].modbus.profile: profile ref-locker16's unlock waits 2s for its confirm, and 2 exchanges of up to 300ms on bus rs485: 2.6s does not fit",
+			"devices[5].modbus.profile: profile ref-flap8's lower",
+			"devices[5].modbus.profile: profile ref-flap8's raise",
+			"devices[7].modbus.profile: profile ref-paystation's settled waits 1s for its confirm, and 3 exchanges of up to 500ms on bus lan: 2.5s does not fit",
+			"devices[7].modbus.profile: profile ref-paystation's show_fee waits 1s for its confirm, and 4 exchanges",
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			src := driverSite
+			if tt.timeout != "" {
+				src += "policy: {actuator_timeout: " + tt.timeout + "}\n"
+			}
+			f, err := Parse(siteDir(t), []byte(src))
+			if len(tt.want) == 0 {
+				if err != nil {
+					t.Fatalf("Parse: %v; want no problem", err)
+				}
+				return
+			}
+			var ps Problems
+			if !errors.As(err, &ps) {
+				t.Fatalf("Parse: got %v, %v; want Problems", f, err)
+			}
+			if len(ps) != len(tt.want) {
+				t.Fatalf("got %d problems; want %d:\n%v", len(ps), len(tt.want), ps)
+			}
+			for i, w := range tt.want {
+				if got := ps[i].Path + ": " + ps[i].Msg; !strings.HasPrefix(got, w) {
+					t.Errorf("problem %d:\ngot  %s\nwant %s…", i, got, w)
+				}
+				if ps[i].Line == 0 {
+					t.Errorf("problem %d has no line: %s", i, ps[i])
+				}
+			}
+		})
+	}
+}
+
+// f0 parses driverSite as it is.
+func f0(tb testing.TB) *File {
+	tb.Helper()
+	f, err := Parse(siteDir(tb), []byte(driverSite))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return f
+}

@@ -2,8 +2,12 @@ package config
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
+	"time"
+
+	"github.com/lotgate/lotgate/gateway"
 )
 
 // validateDrivers checks the driver settings against each other: Modbus
@@ -86,6 +90,65 @@ func (d *decoder) validateDrivers(f *File) {
 	}
 	d.usedOnce(d.pins, "GPIO pin")
 	d.usedOnce(d.ports, "device file")
+	d.readBackFits(f)
+}
+
+// readBackFits checks that every actuator's command and read-back fit in
+// policy.actuator_timeout, the deadline the core puts on each command: a
+// read-back cut short by it would report a flap that was only slow as
+// unconfirmed. A GPIO actuator needs its pulse (pulse mode) and its
+// confirm_within; a Modbus action with a confirm needs its within plus one
+// bus timeout for each write and one for the last read. A profile is
+// checked once per bus, against the first actuator that uses it.
+func (d *decoder) readBackFits(f *File) {
+	limit := f.Site.Policy.ActuatorTimeout
+	if limit <= 0 {
+		return
+	}
+	busTimeout := make(map[string]time.Duration)
+	for _, b := range f.Buses {
+		busTimeout[b.ID] = b.Timeout
+	}
+	checked := make(map[string]bool) // profile/bus
+	for i, dev := range f.Site.Devices {
+		if !isActuator(dev.Kind) && dev.Kind != gateway.KindPayStation {
+			continue
+		}
+		cfg := f.Devices[dev.ID]
+		switch {
+		case cfg.GPIO != nil && cfg.GPIO.PositionPin != "":
+			g := cfg.GPIO
+			need, how := g.ConfirmWithin, fmt.Sprintf("confirm_within %v", g.ConfirmWithin)
+			if g.Mode == ModePulse {
+				need += g.Pulse
+				how = fmt.Sprintf("pulse %v + %s", g.Pulse, how)
+			}
+			if need >= limit {
+				p := join(index("devices", i), "gpio.confirm_within")
+				d.errorf(d.line(p), p, "the read-back (%s) does not fit in policy.actuator_timeout (%v), which would cut it short: lengthen policy.actuator_timeout or shorten confirm_within", how, limit)
+			}
+		case cfg.Modbus != nil:
+			mc := cfg.Modbus
+			prof := f.Profiles[mc.Profile]
+			if prof == nil || checked[mc.Profile+"/"+mc.Bus] {
+				continue
+			}
+			checked[mc.Profile+"/"+mc.Bus] = true
+			for _, name := range slices.Sorted(maps.Keys(prof.Actions)) {
+				a := prof.Actions[name]
+				if a == nil || a.Confirm == nil {
+					continue
+				}
+				exchanges := len(a.Writes) + 1
+				need := a.Confirm.Within + time.Duration(exchanges)*busTimeout[mc.Bus]
+				if need > limit {
+					p := join(index("devices", i), "modbus.profile")
+					d.errorf(d.line(p), p, "profile %s's %s waits %v for its confirm, and %d exchanges of up to %v on bus %s: %v does not fit in policy.actuator_timeout (%v), which would cut the read-back short; lengthen policy.actuator_timeout or shorten the profile's within",
+						prof.Name, name, a.Confirm.Within, exchanges, busTimeout[mc.Bus], mc.Bus, need, limit)
+				}
+			}
+		}
+	}
 }
 
 // deviceAt returns the ID of the device whose field is at path

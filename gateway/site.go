@@ -171,6 +171,9 @@ type Policy struct {
 	ProofStep          time.Duration // device proof time step
 	PINMaxAttempts     int
 	PINLockout         time.Duration
+	// ActuatorTimeout bounds each actuator command, its read-back
+	// included (Options.ActuatorTimeout; cmd/lotgate passes this).
+	ActuatorTimeout time.Duration
 }
 
 // Point is a WGS84 position.

@@ -520,7 +520,7 @@ func TestUnconfirmedActuationEvent(t *testing.T) {
 	clock := funcClock(func() time.Time { clockMu.Lock(); defer clockMu.Unlock(); return now })
 	tap := newEventTap()
 	gw, err := gateway.New(gateway.Options{Site: f.Site, Store: db, Actuators: mergeActuators(sims.Actuators(), d.actuators()),
-		Clock: clock, Observers: []gateway.Observer{tap}})
+		Clock: clock, Observers: []gateway.Observer{tap}, ActuatorTimeout: f.Site.Policy.ActuatorTimeout})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -73,7 +73,7 @@ func cmdRun(ctx context.Context, e *env, args []string) error {
 	}()
 	gw, err := gateway.New(gateway.Options{
 		Site: f.Site, Store: db, Actuators: mergeActuators(devices.Actuators(), real.actuators()), Clock: funcClock(e.now),
-		Logger: log,
+		Logger: log, ActuatorTimeout: f.Site.Policy.ActuatorTimeout,
 	})
 	if err != nil {
 		return err

@@ -75,8 +75,8 @@ func refFlapController() *Profile {
 			"fail_state": {Name: "fail_state", Table: HoldingRegister, Address: 51, Stride: 1, Type: Uint16},
 		},
 		Actions: map[string]*Action{
-			ActRaise: {Steps: []Step{{Point: "up", Value: 1}}, Confirm: &Confirm{Point: "down", Value: 0, Within: 2500 * time.Millisecond}},
-			ActLower: {Steps: []Step{{Point: "up", Value: 0}}, Confirm: &Confirm{Point: "down", Value: 1, Within: 2500 * time.Millisecond}},
+			ActRaise: {Steps: []Step{{Point: "up", Value: 1}}, Confirm: &Confirm{Point: "down", Value: 0, Within: 8 * time.Second}},
+			ActLower: {Steps: []Step{{Point: "up", Value: 0}}, Confirm: &Confirm{Point: "down", Value: 1, Within: 8 * time.Second}},
 		},
 		Inputs:    map[string]string{InputVehiclePresent: "vehicle"},
 		FailState: &FailState{Timeout: "watchdog_s", Seconds: 10, State: "fail_state", Values: map[Policy]int64{FailHold: 0, FailSecure: 1, FailOpen: 2}},
