@@ -164,22 +164,17 @@ func (g *Gateway) kindOf(deviceID string) DeviceKind {
 // Site returns the site the gateway runs.
 func (g *Gateway) Site() *Site { return g.site }
 
-// Open records the current tariff version, restores the live state of
-// flap-lock spaces from open sessions and records a start event.
+// Open chooses the current tariff (the config's or the one the cloud set:
+// see tariffs.go), restores the live state of flap-lock spaces from open
+// sessions and records a start event.
 func (g *Gateway) Open(ctx context.Context) error {
-	doc, err := json.Marshal(g.site.Tariff)
-	if err != nil {
-		return fmt.Errorf("encode tariff %s: %w", g.site.Tariff.Version, err)
-	}
 	now := g.clock.Now()
 	settled := map[string]bool{} // open space sessions with nothing due
 	var trusted time.Time
-	err = g.update(ctx, func(tx Tx, rec *recorder) error {
-		if _, err := tx.Tariff(g.site.Tariff.Version); KindOf(err) == NotFound {
-			if err := tx.PutTariff(g.site.Tariff.Version, doc); err != nil {
-				return err
-			}
-		} else if err != nil {
+	var cur *tariff.Tariff
+	err := g.update(ctx, func(tx Tx, rec *recorder) error {
+		var err error
+		if cur, err = g.openTariff(tx); err != nil {
 			return err
 		}
 		open, err := tx.OpenSessions()
@@ -200,7 +195,7 @@ func (g *Gateway) Open(ctx context.Context) error {
 			settled[s.Space] = d.Amount == 0
 		}
 		return rec.add(tx, now, EvGatewayStarted, map[string]any{
-			"site": g.site.ID, "tariff_version": g.site.Tariff.Version, "open_sessions": len(open),
+			"site": g.site.ID, "tariff_version": cur.Version, "open_sessions": len(open),
 		})
 	})
 	if err != nil {
@@ -212,6 +207,7 @@ func (g *Gateway) Open(ctx context.Context) error {
 	// car still there, or is closed as left unpaid once it reports the
 	// space empty (see tickSpaces). Drivers report every sensor's state at
 	// start (see Inputs).
+	g.useTariff(cur)
 	g.mu.Lock()
 	if !g.trustedLoaded || trusted.After(g.trusted) {
 		g.trusted, g.trustedLoaded = trusted, true
@@ -373,6 +369,14 @@ func (g *Gateway) actuate(ctx context.Context, id, command string, cmd func(cont
 		return err
 	}
 	err := g.withDevice(ctx, id, cmd)
+	g.recordActuation(ctx, id, command, err)
+	return err
+}
+
+// recordActuation records a command sent to a device and, if it failed,
+// why: an actuation its sensor did not confirm is an event with the reason
+// "unconfirmed", never a silent success.
+func (g *Gateway) recordActuation(ctx context.Context, id, command string, err error) {
 	data := actuationData{Device: id, Command: command}
 	if err != nil {
 		data.Error = err.Error()
@@ -382,7 +386,6 @@ func (g *Gateway) actuate(ctx context.Context, id, command string, cmd func(cont
 		g.log.Warn("actuation failed", "device", id, "command", command, "err", err)
 	}
 	g.record(ctx, EvActuation, data)
-	return err
 }
 
 type actuationData struct {

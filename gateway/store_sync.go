@@ -12,6 +12,17 @@ type SyncStore interface {
 	Approvals
 	UnpaidExits
 	Retention
+	CurrentTariff
+}
+
+// CurrentTariff is the durable pointer to the tariff new sessions start
+// under (see Gateway.SetTariff).
+type CurrentTariff interface {
+	// CurrentTariffVersion returns the stored pointer ("" when never set).
+	CurrentTariffVersion() (string, error)
+	// SetCurrentTariffVersion points at a stored version (PutTariff
+	// first); a version never stored is NotFound.
+	SetCurrentTariffVersion(version string) error
 }
 
 // InboxState of a stored cloud message.

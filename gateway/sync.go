@@ -34,7 +34,7 @@ const (
 	EvApprovalDecided   EventType = "approval.decided" // approved, refused or expired
 	EvPaymentTokenUsed  EventType = "approval.token_used"
 	EvReservation       EventType = "reservation.changed"
-	EvTariffStored      EventType = "tariff.stored"
+	EvTariffStored      EventType = "tariff.stored" // no longer recorded: a tariff update is tariff.current (tariffs.go)
 	EvKeyGranted        EventType = "key.granted"
 	EvPaymentProvider   EventType = "payment_provider.changed"
 	EvRemoteCommand     EventType = "remote.command" // a signed remote command, before it is carried out
@@ -589,30 +589,32 @@ func (s *Sync) apply(ctx context.Context, im InboxMessage, m keys.Message) (Outc
 		if err := decodeBody(m, &b); err != nil {
 			return s.finish(ctx, im, ReasonInvalid, errData(err, ""), nil)
 		}
-		var t tariff.Tariff
-		if err := json.Unmarshal(b.Tariff, &t); err != nil {
+		if r := s.checkTime(ctx, m, false); r != ReasonOK {
+			return s.finish(ctx, im, r, nil, nil)
+		}
+		t := &tariff.Tariff{}
+		if err := json.Unmarshal(b.Tariff, t); err != nil {
 			return s.finish(ctx, im, ReasonInvalid, errData(err, ""), nil)
 		}
-		if errs := t.Validate(); len(errs) > 0 || t.Version == "" {
-			return s.finish(ctx, im, ReasonInvalid, map[string]any{"error": fmt.Sprint(errors.Join(errs...)), "version": t.Version}, nil)
-		}
-		doc, err := json.Marshal(&t)
+		doc, err := checkTariff(t)
 		if err != nil {
-			return s.finish(ctx, im, ReasonInvalid, errData(err, ""), nil)
+			return s.finish(ctx, im, ReasonInvalid, map[string]any{"error": err.Error(), "version": t.Version}, nil)
 		}
-		// Stored, so sessions and fees can refer to the version; it does
-		// not become the tariff of new sessions here (the site's tariff is
-		// fixed for the process: see the sync notes).
-		out, err := s.finish(ctx, im, ReasonOK, map[string]any{"version": t.Version, "current": false}, func(tx Tx, rec *recorder) error {
-			if err := tx.PutTariff(t.Version, doc); err != nil {
-				return err
-			}
-			return rec.add(tx, g.clock.Now(), EvTariffStored, map[string]any{"version": t.Version, "current": false})
+		// Stored and made current in the outcome's transaction: new
+		// sessions start under it, open ones keep theirs.
+		out, err := s.finish(ctx, im, ReasonOK, map[string]any{"version": t.Version, "current": true}, func(tx Tx, rec *recorder) error {
+			return g.setTariffTx(tx, rec, t, doc, "cloud:"+m.ID)
 		})
-		if r, ok := refuseErr(err); ok && err != nil {
-			return s.finish(ctx, im, r, errData(err, ""), nil)
+		if err != nil {
+			if r, ok := refuseErr(err); ok {
+				// Another content under a stored version (versions are
+				// immutable).
+				return s.finish(ctx, im, r, map[string]any{"error": err.Error(), "version": t.Version}, nil)
+			}
+			return out, err
 		}
-		return out, err
+		g.useTariff(t)
+		return out, nil
 
 	case MsgCommand:
 		return s.applyCommand(ctx, im, m)
@@ -656,8 +658,8 @@ func (s *Sync) applyPayment(ctx context.Context, im InboxMessage, m keys.Message
 	if err := decodeBody(m, &b); err != nil || b.PaymentID == "" || b.Ref == "" || b.Amount <= 0 {
 		return s.finish(ctx, im, ReasonInvalid, errData(err, "payment_id, ref and a positive amount are required"), nil)
 	}
-	if b.Currency != "" && g.site.Tariff != nil && b.Currency != g.site.Tariff.Currency {
-		return s.finish(ctx, im, ReasonInvalid, map[string]any{"error": "currency " + b.Currency + " is not the site's " + g.site.Tariff.Currency}, nil)
+	if cur := g.CurrentTariff(); b.Currency != "" && cur != nil && b.Currency != cur.Currency {
+		return s.finish(ctx, im, ReasonInvalid, map[string]any{"error": "currency " + b.Currency + " is not the site's " + cur.Currency}, nil)
 	}
 	at := b.PaidAt
 	if at.IsZero() {
