@@ -266,8 +266,26 @@ func (g *Gateway) ApplyPayment(ctx context.Context, in PaymentIn) (PaymentResult
 	}
 	var res PaymentResult
 	var sess Session
-	err := g.update(ctx, func(tx Tx, rec *recorder) error {
-		res = PaymentResult{}
+	if err := g.update(ctx, g.paymentTx(in, now, &res, &sess)); err != nil {
+		return PaymentResult{}, fmt.Errorf("apply payment %s: %w", in.ID, err)
+	}
+	// A payment for a session that already ended (a late e-payment for a
+	// car the fire alarm let go) lifts nothing: its space may hold the
+	// next car by now.
+	if !res.Duplicate && res.Settled && sess.State == SessionOpen {
+		g.afterSettled(ctx, sess, in.Method)
+	}
+	return res, nil
+}
+
+// paymentTx is ApplyPayment's transaction; cloud sync also runs it in the
+// transaction that stores a payment completion (one fsync before the
+// barrier moves). in has passed ApplyPayment's checks and has At set.
+// After the commit the caller lifts the exit restriction as ApplyPayment
+// does.
+func (g *Gateway) paymentTx(in PaymentIn, now time.Time, res *PaymentResult, sess *Session) func(Tx, *recorder) error {
+	return func(tx Tx, rec *recorder) error {
+		*res = PaymentResult{}
 		if old, err := tx.Payment(in.ID); err == nil {
 			s, err := tx.Session(old.SessionID)
 			if err != nil {
@@ -281,7 +299,7 @@ func (g *Gateway) ApplyPayment(ctx context.Context, in PaymentIn) (PaymentResult
 				return Errorf(Conflict, "payment ID %s was already used for %s %d on session %s; refusing %s %d for %q",
 					in.ID, old.Method, old.Amount, old.SessionID, in.Method, in.Amount, in.Ref)
 			}
-			res = PaymentResult{Payment: old, Duplicate: true, SessionID: old.SessionID}
+			*res = PaymentResult{Payment: old, Duplicate: true, SessionID: old.SessionID}
 			if res.Due, err = g.due(tx, s, now); err != nil {
 				return err
 			}
@@ -344,8 +362,8 @@ func (g *Gateway) ApplyPayment(ctx context.Context, in PaymentIn) (PaymentResult
 		if err != nil {
 			return err
 		}
-		res = PaymentResult{Payment: p, SessionID: s.ID, Due: d, Settled: d.Amount == 0}
-		sess = s
+		*res = PaymentResult{Payment: p, SessionID: s.ID, Due: d, Settled: d.Amount == 0}
+		*sess = s
 		if err := rec.add(tx, now, EvPayment, map[string]any{
 			"payment_id": p.ID, "session_id": s.ID, "method": p.Method, "amount": p.Amount,
 			"currency": d.Currency, "paid_total": s.Paid, "due_after": d.Amount, "settled": res.Settled,
@@ -358,17 +376,7 @@ func (g *Gateway) ApplyPayment(ctx context.Context, in PaymentIn) (PaymentResult
 		}
 		res.Seq = rec.last()
 		return nil
-	})
-	if err != nil {
-		return PaymentResult{}, fmt.Errorf("apply payment %s: %w", in.ID, err)
 	}
-	// A payment for a session that already ended (a late e-payment for a
-	// car the fire alarm let go) lifts nothing: its space may hold the
-	// next car by now.
-	if !res.Duplicate && res.Settled && sess.State == SessionOpen {
-		g.afterSettled(ctx, sess, in.Method)
-	}
-	return res, nil
 }
 
 // refersTo reports whether ref names session s by any of the references
