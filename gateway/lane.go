@@ -514,11 +514,7 @@ func (g *Gateway) lowerIfSafe(ctx context.Context, ls *laneState, why func(*lane
 		return b.Lower(ctx)
 	})
 	if lowered || err != nil {
-		data := actuationData{Device: ls.lane.Barrier, Command: "lower"}
-		if err != nil {
-			data.Error = err.Error()
-		}
-		g.record(ctx, EvActuation, data)
+		g.recordActuation(ctx, ls.lane.Barrier, "lower", err)
 	}
 	return lowered
 }

@@ -3,6 +3,7 @@ package gateway
 import (
 	"context"
 	"fmt"
+	"sync"
 	"time"
 )
 
@@ -181,12 +182,7 @@ func (g *Gateway) occupySpace(ctx context.Context, sp *spaceState) {
 		return f.Raise(ctx)
 	})
 	if raised || err != nil {
-		data := actuationData{Device: sp.space.Flap, Command: "raise"}
-		if err != nil {
-			data.Error = err.Error()
-			g.log.Warn("actuation failed", "device", sp.space.Flap, "command", "raise", "err", err)
-		}
-		g.record(ctx, EvActuation, data)
+		g.recordActuation(ctx, sp.space.Flap, "raise", err)
 	}
 }
 
@@ -440,24 +436,37 @@ func (g *Gateway) fireAlarm(ctx context.Context, active bool) {
 			g.mu.Unlock()
 		}
 	}
-	for _, id := range flaps {
-		sp := g.spaces[id]
-		retry(&sp.fireRetry, g.lowerFlap(ctx, id, false))
+	// Every device is commanded at once, each on its own goroutine: the
+	// exits and doors must not wait for a slow or jammed flap (a flap can
+	// take seconds to confirm), nor for each other. Exits and doors start
+	// first.
+	var wg sync.WaitGroup
+	do := func(f func()) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			f()
+		}()
 	}
 	for _, ls := range lanes {
 		if active {
-			retry(&ls.fireRetry, g.raise(ctx, ls))
+			do(func() { retry(&ls.fireRetry, g.raise(ctx, ls)) })
 		} else {
-			g.lowerIfSafe(ctx, ls, nil)
+			do(func() { g.lowerIfSafe(ctx, ls, nil) })
 		}
 	}
 	for _, ds := range doors {
 		if active {
-			retry(&ds.fireRetry, g.actuate(ctx, ds.lock, "unlock (fire alarm)", g.lockCmd(ds, false)))
+			do(func() { retry(&ds.fireRetry, g.actuate(ctx, ds.lock, "unlock (fire alarm)", g.lockCmd(ds, false))) })
 		} else if !ds.open {
-			g.lockDoor(ctx, ds)
+			do(func() { g.lockDoor(ctx, ds) })
 		}
 	}
+	for _, id := range flaps {
+		sp := g.spaces[id]
+		do(func() { retry(&sp.fireRetry, g.lowerFlap(ctx, id, false)) })
+	}
+	wg.Wait()
 }
 
 // lockCmd is a door's Lock (lock) or Unlock command, nil without a driver.
@@ -535,15 +544,12 @@ func (g *Gateway) tickFire(ctx context.Context) {
 		if !acted && err == nil {
 			continue
 		}
-		data := actuationData{Device: j.id, Command: j.command}
 		if err != nil {
-			data.Error = err.Error()
-			g.log.Warn("actuation failed", "device", j.id, "command", j.command, "err", err)
 			g.mu.Lock()
 			*j.flag = g.fire
 			g.mu.Unlock()
 		}
-		g.record(ctx, EvActuation, data)
+		g.recordActuation(ctx, j.id, j.command, err)
 	}
 }
 

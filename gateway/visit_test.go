@@ -1,6 +1,7 @@
 package gateway_test
 
 import (
+	"context"
 	"strings"
 	"testing"
 	"time"
@@ -356,4 +357,40 @@ func TestFeeWithClockBehind(t *testing.T) {
 	if v := h.session(ticket); v.Due.Amount != 900 {
 		t.Errorf("due with the clock 3 h behind: %d; want 900", v.Due.Amount)
 	}
+}
+
+// TestFireExitsDoNotWaitForFlaps: a jammed flap (its command hangs until
+// the actuator timeout) does not hold the fire exits shut meanwhile.
+func TestFireExitsDoNotWaitForFlaps(t *testing.T) {
+	h := newHarness(t)
+	for _, id := range []string{"P01", "P02"} {
+		h.sensor(id+"-sensor", true)
+	}
+	h.advance(h.site.Spaces[0].RaiseAfter)
+	h.wantFlap("parked", "P01-flap", true)
+	for _, id := range []string{"P01-flap", "P02-flap"} {
+		if err := h.sim.SetDelay(id, time.Minute); err != nil { // far beyond the actuator timeout
+			t.Fatal(err)
+		}
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		h.gw.SensorChanged(h.ctx, "fire-panel", true)
+	}()
+	// The exits rise while the flap commands still hang (they give up
+	// only at the 3 s actuator timeout).
+	ctx, cancel := context.WithTimeout(h.ctx, 2*time.Second)
+	defer cancel()
+	err := h.sim.Wait(ctx, func() bool {
+		up1, _ := h.sim.BarrierUp("out-1-barrier")
+		up2, _ := h.sim.BarrierUp("out-2-barrier")
+		unlocked, _ := h.sim.Locked("lobby-lock")
+		return up1 && up2 && !unlocked
+	})
+	if err != nil {
+		t.Errorf("fire exits not open while the flaps hang: %v (out-1 %v, out-2 %v)", err,
+			h.sim.History("out-1-barrier"), h.sim.History("out-2-barrier"))
+	}
+	<-done
 }
