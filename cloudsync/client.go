@@ -19,10 +19,13 @@ import (
 
 // Downlink takes the cloud's signed messages: *gateway.Sync implements it.
 type Downlink interface {
-	// Accept verifies and durably stores a message; the MQTT message is
-	// acknowledged only after it returned nil.
-	Accept(ctx context.Context, raw []byte, source string) (gateway.Outcome, error)
-	// ApplyPending applies what Accept stored.
+	// Take verifies a message and durably stores it — applying it in the
+	// same transaction when it can — before it returns nil; the MQTT
+	// message is acknowledged only then. act, when not nil, is called
+	// after the acknowledgement: it moves the device or applies what was
+	// only stored.
+	Take(ctx context.Context, raw []byte, source string) (out gateway.Outcome, act func(context.Context) error, err error)
+	// ApplyPending applies what was stored and not yet applied.
 	ApplyPending(ctx context.Context) (int, error)
 }
 
@@ -336,8 +339,10 @@ func (c *Client) onMessage(_ mqtt.Client, m mqtt.Message) {
 	}
 }
 
-// msgLoop stores each signed message (Downlink.Accept) before
-// acknowledging it to the broker, then applies what is pending.
+// msgLoop stores (and where it can, applies) each signed message
+// (Downlink.Take) before acknowledging it to the broker, then lets it act:
+// one fsync between a payment completion or a remote open arriving and
+// the device moving.
 func (c *Client) msgLoop() {
 	defer c.wg.Done()
 	for {
@@ -346,12 +351,19 @@ func (c *Client) msgLoop() {
 			return
 		case <-c.inMsg.wake:
 		}
+		retry := false
 		for _, m := range c.inMsg.take() {
 			for {
-				out, err := c.o.Downlink.Accept(c.ctx, m.Payload(), "mqtt")
+				out, act, err := c.o.Downlink.Take(c.ctx, m.Payload(), "mqtt")
 				if err == nil {
 					m.Ack()
 					c.m.downlinkInc(outcomeLabel(out))
+					if act != nil {
+						if err := act(c.ctx); err != nil && c.ctx.Err() == nil {
+							c.log.Error("apply cloud message", "id", out.MessageID, "err", err)
+							retry = true // it stays pending
+						}
+					}
 					break
 				}
 				// Not stored: not acknowledged. Try again; the broker
@@ -365,8 +377,10 @@ func (c *Client) msgLoop() {
 				}
 			}
 		}
-		if _, err := c.o.Downlink.ApplyPending(c.ctx); err != nil && c.ctx.Err() == nil {
-			c.log.Error("apply cloud messages", "err", err)
+		if retry {
+			if _, err := c.o.Downlink.ApplyPending(c.ctx); err != nil && c.ctx.Err() == nil {
+				c.log.Error("apply cloud messages", "err", err)
+			}
 		}
 	}
 }
@@ -377,6 +391,8 @@ func outcomeLabel(o gateway.Outcome) string {
 		return "duplicate"
 	case !o.Stored:
 		return "refused"
+	case o.State == gateway.InboxApplied:
+		return "applied"
 	}
 	return "stored"
 }

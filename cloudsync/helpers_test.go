@@ -39,6 +39,21 @@ type env struct {
 	kid  string
 	priv ed25519.PrivateKey
 	bars *fakeBarriers
+	pay  *fakePayStation
+}
+
+// fakePayStation records the refs the core said were settled.
+type fakePayStation struct {
+	notify chan string
+}
+
+func (fakePayStation) ShowFee(context.Context, string, int64) error { return nil }
+func (p fakePayStation) Settled(_ context.Context, ref string) error {
+	select {
+	case p.notify <- ref:
+	default:
+	}
+	return nil
 }
 
 // fakeBarriers records when each barrier was raised.
@@ -101,7 +116,8 @@ func newEnv(t testing.TB, dir string, priv ed25519.PrivateKey) *env {
 	}
 	t.Cleanup(func() { db.Close() })
 	bars := &fakeBarriers{raised: map[string][]time.Time{}, notify: make(chan string, 64)}
-	act := gateway.Actuators{Barriers: map[string]gateway.Barrier{}}
+	pay := &fakePayStation{notify: make(chan string, 64)}
+	act := gateway.Actuators{Barriers: map[string]gateway.Barrier{}, PayStation: pay}
 	for _, l := range site.Lanes {
 		act.Barriers[l.Barrier] = fakeBarrier{f: bars, id: l.Barrier}
 	}
@@ -112,7 +128,7 @@ func newEnv(t testing.TB, dir string, priv ed25519.PrivateKey) *env {
 	if err := gw.Open(ctx); err != nil {
 		t.Fatal(err)
 	}
-	return &env{t: t, ctx: ctx, site: &site, db: db, gw: gw, sync: gateway.NewSync(gw, gateway.SyncOptions{}), kid: kid, priv: priv, bars: bars}
+	return &env{t: t, ctx: ctx, site: &site, db: db, gw: gw, sync: gateway.NewSync(gw, gateway.SyncOptions{}), kid: kid, priv: priv, bars: bars, pay: pay}
 }
 
 // client starts a cloudsync client for the env on broker.
@@ -246,7 +262,7 @@ type mosquitto struct {
 // startMosquitto starts mosquitto with at most 1000 queued messages per
 // client. It skips the test when mosquitto is missing, unless
 // LOTGATE_REQUIRE_MOSQUITTO=1 (CI), where it fails.
-func startMosquitto(t testing.TB) *mosquitto {
+func startMosquitto(t testing.TB, conf ...string) *mosquitto {
 	t.Helper()
 	bin, err := exec.LookPath("mosquitto")
 	if err != nil {
@@ -264,8 +280,11 @@ func startMosquitto(t testing.TB) *mosquitto {
 		t.Skip("mosquitto not installed (apt-get install mosquitto); set LOTGATE_REQUIRE_MOSQUITTO=1 to make this a failure")
 	}
 	m := &mosquitto{t: t, bin: bin, port: freePort(t), conf: filepath.Join(t.TempDir(), "mosquitto.conf")}
-	conf := fmt.Sprintf("listener %d 127.0.0.1\nallow_anonymous true\nmax_queued_messages 1000\npersistence false\nlog_dest none\n", m.port)
-	if err := os.WriteFile(m.conf, []byte(conf), 0o600); err != nil {
+	text := fmt.Sprintf("listener %d 127.0.0.1\nallow_anonymous true\nmax_queued_messages 1000\npersistence false\nlog_dest none\n", m.port)
+	for _, l := range conf {
+		text += l + "\n"
+	}
+	if err := os.WriteFile(m.conf, []byte(text), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	m.start()

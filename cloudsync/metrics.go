@@ -78,7 +78,7 @@ func (c *Client) WriteMetrics(w io.Writer) error {
 	if _, err := fmt.Fprintf(w, "# HELP lotgate_cloud_downlink_messages_total Signed messages received on down/msg, by result.\n# TYPE lotgate_cloud_downlink_messages_total counter\n"); err != nil {
 		return err
 	}
-	for _, r := range []string{"stored", "duplicate", "refused", "error"} {
+	for _, r := range []string{"applied", "stored", "duplicate", "refused", "error"} {
 		if _, err := fmt.Fprintf(w, "lotgate_cloud_downlink_messages_total{result=%q} %d\n", r, down[r]); err != nil {
 			return err
 		}

@@ -202,30 +202,43 @@ func (s *Sync) Accept(ctx context.Context, raw []byte, source string) (Outcome, 
 }
 
 func (s *Sync) accept(ctx context.Context, raw []byte, source string, allow func(keys.Message) Reason) (Outcome, error) {
+	m, kid, err := keys.VerifyMessage(raw, s.g.check.lookup)
+	if err != nil {
+		return s.refuseUnverified(ctx, raw, source, kid, err)
+	}
+	return s.store(ctx, raw, source, m, kid, allow)
+}
+
+// refuseUnverified answers a message that did not verify (bad signature,
+// unknown kid, malformed) with a cloud.refused event; it is not stored.
+func (s *Sync) refuseUnverified(ctx context.Context, raw []byte, source, kid string, verr error) (Outcome, error) {
 	g := s.g
 	now := g.clock.Now()
-	m, kid, err := keys.VerifyMessage(raw, g.check.lookup)
-	if err != nil {
-		r := ReasonMalformed
-		switch {
-		case errors.Is(err, keys.ErrUnknownKID):
-			r = ReasonUnknownKID
-		case errors.Is(err, keys.ErrBadSignature):
-			r = ReasonBadSignature
-		}
-		out := refusal("", "", r)
-		sum := sha256.Sum256(raw)
-		err := g.update(ctx, func(tx Tx, rec *recorder) error {
-			if err := rec.add(tx, now, EvCloudRefused, map[string]any{"reason": r, "kid": kid, "source": source,
-				"sha256": hex.EncodeToString(sum[:]), "error": err.Error()}); err != nil {
-				return err
-			}
-			out.Seq = rec.last()
-			return nil
-		})
-		s.log.Warn("refused unverifiable cloud message", "source", source, "reason", r, "err", err)
-		return out, err
+	r := ReasonMalformed
+	switch {
+	case errors.Is(verr, keys.ErrUnknownKID):
+		r = ReasonUnknownKID
+	case errors.Is(verr, keys.ErrBadSignature):
+		r = ReasonBadSignature
 	}
+	out := refusal("", "", r)
+	sum := sha256.Sum256(raw)
+	err := g.update(ctx, func(tx Tx, rec *recorder) error {
+		if err := rec.add(tx, now, EvCloudRefused, map[string]any{"reason": r, "kid": kid, "source": source,
+			"sha256": hex.EncodeToString(sum[:]), "error": verr.Error()}); err != nil {
+			return err
+		}
+		out.Seq = rec.last()
+		return nil
+	})
+	s.log.Warn("refused unverifiable cloud message", "source", source, "reason", r, "err", verr)
+	return out, err
+}
+
+// store stores a verified message in the inbox, pending (see Accept).
+func (s *Sync) store(ctx context.Context, raw []byte, source string, m keys.Message, kid string, allow func(keys.Message) Reason) (Outcome, error) {
+	g := s.g
+	now := g.clock.Now()
 	if allow != nil {
 		if r := allow(m); r != ReasonOK {
 			out := refusal(m.ID, m.Type, r)
@@ -240,18 +253,12 @@ func (s *Sync) accept(ctx context.Context, raw []byte, source string, allow func
 			return out, err
 		}
 	}
-	out := Outcome{MessageID: m.ID, Type: m.Type, State: InboxPending, Reason: ReasonOK, Stored: true}
-	err = g.update(ctx, func(tx Tx, rec *recorder) error {
+	var out Outcome
+	err := g.update(ctx, func(tx Tx, rec *recorder) error {
 		out = Outcome{MessageID: m.ID, Type: m.Type, State: InboxPending, Reason: ReasonOK, Stored: true}
 		old, err := tx.InboxMessage(m.ID)
 		if err == nil {
-			out.Duplicate, out.State, out.Reason, out.Message = true, old.State, old.Reason, ReasonText(old.Reason)
-			if err := rec.add(tx, now, EvCloudDuplicate, map[string]any{"message_id": m.ID, "type": m.Type, "source": source,
-				"first_source": old.Source, "state": old.State, "first_seq": old.Seq}); err != nil {
-				return err
-			}
-			out.Seq = rec.last()
-			return nil
+			return s.duplicate(tx, rec, now, m, source, old, &out)
 		} else if KindOf(err) != NotFound {
 			return err
 		}
@@ -262,6 +269,19 @@ func (s *Sync) accept(ctx context.Context, raw []byte, source string, allow func
 		return Outcome{}, fmt.Errorf("store cloud message %s: %w", m.ID, err)
 	}
 	return out, nil
+}
+
+// duplicate answers a message ID seen before with a cloud.duplicate event;
+// out says what became of it the first time.
+func (s *Sync) duplicate(tx Tx, rec *recorder, now time.Time, m keys.Message, source string, old InboxMessage, out *Outcome) error {
+	*out = Outcome{MessageID: m.ID, Type: m.Type, State: old.State, Reason: old.Reason, Message: ReasonText(old.Reason),
+		Duplicate: true, Stored: true}
+	if err := rec.add(tx, now, EvCloudDuplicate, map[string]any{"message_id": m.ID, "type": m.Type, "source": source,
+		"first_source": old.Source, "state": old.State, "first_seq": old.Seq}); err != nil {
+		return err
+	}
+	out.Seq = rec.last()
+	return nil
 }
 
 // Receive is Accept followed by applying the message (when it was new).
@@ -673,19 +693,14 @@ func (s *Sync) applyPayment(ctx context.Context, im InboxMessage, m keys.Message
 		}
 		return Outcome{}, err
 	}
-	data := map[string]any{"payment_id": b.PaymentID, "session_id": res.SessionID, "amount": b.Amount,
-		"settled": res.Settled, "due_after": res.Due.Amount, "duplicate": res.Duplicate, "payment_seq": res.Seq}
-	if !res.Settled {
-		data["note"] = "the payment does not cover what is due; the difference stays due"
-		if b.QuoteID != "" {
-			var q Quote
-			if err := g.store.View(ctx, func(tx Tx) error { var err error; q, err = tx.Quote(b.QuoteID); return err }); err == nil && at.After(q.ExpiresAt) {
-				data["quote_expired"] = true
-				data["note"] = "the payment came after its quote expired; what accrued since stays due"
-			}
+	quoteExpired := false
+	if !res.Settled && b.QuoteID != "" {
+		var q Quote
+		if err := g.store.View(ctx, func(tx Tx) error { var err error; q, err = tx.Quote(b.QuoteID); return err }); err == nil && at.After(q.ExpiresAt) {
+			quoteExpired = true
 		}
 	}
-	out, err := s.finish(ctx, im, ReasonOK, data, nil)
+	out, err := s.finish(ctx, im, ReasonOK, paymentOutcome(b, res, quoteExpired), nil)
 	out.Payment = &res
 	return out, err
 }
