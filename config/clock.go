@@ -1,152 +1,52 @@
 package config
 
 import (
+	"errors"
 	"fmt"
-	"strconv"
-	"strings"
 
 	"github.com/lotgate/lotgate/gateway/tariff"
 )
 
-// minutesPerDay is 24 h in minutes; "24:00" parses to it.
-const minutesPerDay = 24 * 60
-
-// parseClock parses a time of day "HH:MM" (hour 0–24, "24:00" being the
-// end of the day) into minutes after midnight.
-//
-// TODO(lead): dedupe with tariff.ParseClock (written in parallel).
+// parseClock parses a band's time of day with tariff.ParseClock, also
+// taking a one-digit hour ("8:00"), which site files have always been
+// allowed to use. The error is worded for the installer editing the file.
 func parseClock(s string) (int, error) {
-	h, m, ok := strings.Cut(s, ":")
-	bad := fmt.Errorf(`bad time of day %q: want "HH:MM" from 00:00 to 24:00`, s)
-	if !ok || len(h) < 1 || len(h) > 2 || len(m) != 2 || !digits(h) || !digits(m) {
-		return 0, bad
+	hhmm := s
+	if len(s) == 4 && s[1] == ':' {
+		hhmm = "0" + s
 	}
-	hh, _ := strconv.Atoi(h)
-	mm, _ := strconv.Atoi(m)
-	if hh > 24 || mm > 59 || (hh == 24 && mm != 0) {
-		return 0, bad
+	min, err := tariff.ParseClock(hhmm)
+	if err != nil {
+		return 0, fmt.Errorf(`bad time of day %q: want "HH:MM" from 00:00 to 24:00`, s)
 	}
-	return hh*60 + mm, nil
+	return min, nil
 }
 
-func digits(s string) bool {
-	for _, r := range s {
-		if r < '0' || r > '9' {
-			return false
-		}
+// checkTariff reports what t.Validate finds (band coverage: gaps and
+// overlaps; limits the decoder does not check itself), each problem at the
+// line of the field its FieldError names, below path (the tariff's own
+// path, "tariff"). A field the decoder has already reported is left alone:
+// its problem is already said, in the decoder's words. The time zone is
+// not checked here: a tariff's zone is the site's (site.time_zone),
+// resolved and reported by normalise, which runs after decoding.
+func (d *decoder) checkTariff(path string, t *tariff.Tariff) {
+	reported := make(map[string]bool, len(d.probs))
+	for _, p := range d.probs {
+		reported[p.Path] = true
 	}
-	return true
-}
-
-// formatClock formats minutes after midnight as "HH:MM".
-func formatClock(min int) string {
-	return fmt.Sprintf("%02d:%02d", min/60, min%60)
-}
-
-// span is a run of minutes [from, to) within one day.
-type span struct{ from, to int }
-
-func (s span) String() string { return formatClock(s.from) + "–" + formatClock(s.to) }
-
-// bandMinutes lists the spans of the day a band covers: one span, or two
-// when it wraps past midnight.
-func bandMinutes(b tariff.Band) []span {
-	if b.From < b.To {
-		return []span{{b.From, b.To}}
-	}
-	var out []span
-	if b.From < minutesPerDay {
-		out = append(out, span{b.From, minutesPerDay})
-	}
-	if b.To > 0 {
-		out = append(out, span{0, b.To})
-	}
-	return out
-}
-
-// overlap is two bands covering the same minutes.
-type overlap struct {
-	a, b  int // band indexes, a < b
-	spans []span
-}
-
-// coverage checks that bands cover every minute of the day exactly once.
-// It returns the overlapping pairs and the uncovered spans. Bands with
-// From == To are skipped (they are reported on their own).
-//
-// TODO(lead): dedupe with tariff.Validate (written in parallel).
-func coverage(bands []tariff.Band) (overlaps []overlap, gaps []span) {
-	var owner [minutesPerDay][]int
-	for i, b := range bands {
-		if b.From == b.To {
+	for _, err := range t.Validate() {
+		var fe *tariff.FieldError
+		if !errors.As(err, &fe) {
+			d.errorf(d.line(path), path, "%v", err)
 			continue
 		}
-		for _, s := range bandMinutes(b) {
-			for m := s.from; m < s.to; m++ {
-				owner[m] = append(owner[m], i)
-			}
+		if fe.Field == "time_zone" {
+			continue
 		}
-	}
-	// Overlaps, pair by pair, as runs of minutes.
-	for i := range bands {
-		for j := i + 1; j < len(bands); j++ {
-			var spans []span
-			in := false
-			for m := 0; m <= minutesPerDay; m++ {
-				both := m < minutesPerDay && contains2(owner[m], i, j)
-				switch {
-				case both && !in:
-					spans = append(spans, span{from: m})
-					in = true
-				case !both && in:
-					spans[len(spans)-1].to = m
-					in = false
-				}
-			}
-			if len(spans) > 0 {
-				overlaps = append(overlaps, overlap{a: i, b: j, spans: wrap(spans)})
-			}
+		p := join(path, fe.Field)
+		if reported[p] {
+			continue
 		}
+		d.errorf(d.line(p), p, "%s", fe.Problem)
 	}
-	in := false
-	for m := 0; m <= minutesPerDay; m++ {
-		empty := m < minutesPerDay && len(owner[m]) == 0
-		switch {
-		case empty && !in:
-			gaps = append(gaps, span{from: m})
-			in = true
-		case !empty && in:
-			gaps[len(gaps)-1].to = m
-			in = false
-		}
-	}
-	return overlaps, wrap(gaps)
-}
-
-// wrap joins a run that ends at midnight with one that starts at midnight
-// into one span across midnight ("20:00–08:00"), as an installer reads it.
-func wrap(spans []span) []span {
-	n := len(spans)
-	if n < 2 || spans[0].from != 0 || spans[n-1].to != minutesPerDay {
-		return spans
-	}
-	joined := span{from: spans[n-1].from, to: spans[0].to}
-	return append([]span{joined}, spans[1:n-1]...)
-}
-
-func contains2(owners []int, i, j int) bool {
-	var a, b bool
-	for _, o := range owners {
-		a = a || o == i
-		b = b || o == j
-	}
-	return a && b
-}
-
-func spanList(spans []span) string {
-	parts := make([]string, len(spans))
-	for i, s := range spans {
-		parts[i] = s.String()
-	}
-	return strings.Join(parts, ", ")
 }

@@ -420,7 +420,6 @@ func (d *decoder) tariff(m *mapping) *tariff.Tariff {
 		}
 		return min
 	}
-	var paths []string
 	m.each("bands", true, bandKeys, func(p string, b *mapping) {
 		band := tariff.Band{}
 		if name, ok := b.str("name", true); ok {
@@ -435,29 +434,19 @@ func (d *decoder) tariff(m *mapping) *tariff.Tariff {
 		band.To = clock(b, "to")
 		switch {
 		case !clocksOK:
-		case band.From == minutesPerDay:
+		case band.From == tariff.MinutesPerDay:
 			d.errorf(d.line(join(p, "from")), join(p, "from"), `a band cannot start at 24:00; write "00:00"`)
-			clocksOK = false
 		case band.From == band.To:
-			d.errorf(d.line(join(p, "to")), join(p, "to"), `the band starts and ends at %s; a band for the whole day runs from "00:00" to "24:00"`, formatClock(band.From))
-			clocksOK = false
+			d.errorf(d.line(join(p, "to")), join(p, "to"), `the band starts and ends at %s; a band for the whole day runs from "00:00" to "24:00"`, tariff.FormatClock(band.From))
 		}
 		band.UnitMinutes = b.count("unit_minutes", true, 1, 0)
 		band.UnitPrice = b.money("unit_price", true)
 		band.Cap = b.money("cap", false)
 		t.Bands = append(t.Bands, band)
-		paths = append(paths, p)
 	})
-	if clocksOK && len(t.Bands) > 0 {
-		overlaps, gaps := coverage(t.Bands)
-		for _, o := range overlaps {
-			p := paths[o.b]
-			d.errorf(d.line(p), p, "band %q overlaps band %q at %s", t.Bands[o.b].Name, t.Bands[o.a].Name, spanList(o.spans))
-		}
-		if len(gaps) > 0 {
-			p := join(m.path, "bands")
-			d.errorf(d.line(p), p, "no band covers %s; the bands must cover the whole day", spanList(gaps))
-		}
+	if clocksOK {
+		// With a time that did not parse, coverage would only be noise.
+		d.checkTariff(m.path, t)
 	}
 	return t
 }
