@@ -12,8 +12,6 @@ import (
 	"sync"
 	"time"
 
-	periphgpio "periph.io/x/conn/v3/gpio"
-
 	"github.com/lotgate/lotgate/config"
 	"github.com/lotgate/lotgate/drivers/gpio"
 	"github.com/lotgate/lotgate/drivers/modbus"
@@ -43,8 +41,8 @@ func openDrivers(ctx context.Context, f *config.File, in gateway.Inputs, health 
 
 // driverOptions are the seams tests use.
 type driverOptions struct {
-	pins  func(name string) (periphgpio.PinIO, error) // gpio.HostPins when nil
-	stdin io.Reader                                   // os.Stdin when nil, for scanners with stdin: true
+	pins  gpio.PinLookup // gpio.HostPins when nil
+	stdin io.Reader      // os.Stdin when nil, for scanners with stdin: true
 	// gpioErrOK keeps going when the gpio driver cannot open (not a Pi):
 	// the installer's listing shows the error per device instead.
 	gpioErrOK bool

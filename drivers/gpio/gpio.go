@@ -71,6 +71,10 @@ type Device struct {
 	OnShutdown Policy
 }
 
+// PinLookup resolves a pin name to a pin. It is a named type so that the
+// wiring root can hold one without importing periph.io itself.
+type PinLookup func(name string) (gpio.PinIO, error)
+
 // Options are the driver's collaborators. Nil Inputs and Health discard
 // what they would be told; a nil Logger discards logs.
 type Options struct {
@@ -79,7 +83,7 @@ type Options struct {
 	Logger *slog.Logger
 	// Lookup resolves a pin name. Nil means the host's GPIO character
 	// device (HostPins). Tests pass periph's gpiotest pins.
-	Lookup func(name string) (gpio.PinIO, error)
+	Lookup PinLookup
 	// Now stamps health transitions (time.Now when nil).
 	Now func() time.Time
 }
