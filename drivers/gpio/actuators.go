@@ -200,7 +200,7 @@ func (d *Driver) confirm(ctx context.Context, dev *device, what string, active b
 // out sets pin (named name) of dev active or inactive.
 func (d *Driver) out(dev *device, pin gpio.PinIO, name string, active bool) error {
 	err := pin.Out(dev.level(active))
-	d.health.result(dev.ID, err)
+	d.health.Record(dev.ID, err)
 	if err != nil {
 		return &gateway.Error{Kind: gateway.Unavailable, Message: fmt.Sprintf("gpio %s %s: set pin %s", dev.Kind, dev.ID, name), Err: err}
 	}

@@ -7,9 +7,10 @@
 // sysfs GPIO is gone and this package does not use it.
 //
 // It is the only package that imports periph.io. Otherwise it imports the
-// standard library and github.com/lotgate/lotgate/gateway; it must never
+// standard library, github.com/lotgate/lotgate/gateway and drivers/health
+// (the health tracking it shares with the Modbus driver); it must never
 // import config, web, cloudsync, gateway/sqlite or another driver (a test
-// enforces this). cmd/lotgate converts the config into Device values.
+// in cmd/lotgate enforces this). cmd/lotgate converts the config into Device values.
 //
 // # Wiring
 //

@@ -11,6 +11,7 @@ import (
 
 	"periph.io/x/conn/v3/gpio"
 
+	"github.com/lotgate/lotgate/drivers/health"
 	"github.com/lotgate/lotgate/gateway"
 )
 
@@ -92,7 +93,7 @@ type Options struct {
 type Driver struct {
 	log    *slog.Logger
 	in     gateway.Inputs
-	health *healthBook
+	health *health.Book[string] // a link per device: any failed operation takes it offline
 
 	devices map[string]*device
 	order   []string
@@ -249,7 +250,10 @@ func Open(devs []Device, opts Options) (*Driver, error) {
 		return nil, fmt.Errorf("gpio: cannot use pins: %s", strings.Join(unknown, "; "))
 	}
 
-	d.health = newHealthBook(opts.Health, now, d.order)
+	d.health = health.New[string](opts.Health, now)
+	for _, id := range d.order {
+		d.health.Add(id, 1, id)
+	}
 	var inputs []*device
 	for _, id := range d.order {
 		dev := d.devices[id]
@@ -261,7 +265,7 @@ func Open(devs []Device, opts Options) (*Driver, error) {
 			inputs = append(inputs, dev)
 		}
 		if err != nil {
-			d.health.close()
+			d.health.Close()
 			return nil, fmt.Errorf("gpio: device %s: set up pin %s: %w", id, dev.Pin, err)
 		}
 	}
@@ -323,7 +327,7 @@ func (d *Driver) Close(ctx context.Context) error {
 			}
 		}
 		d.wg.Wait()
-		d.health.close()
+		d.health.Close()
 	})
 	return nil
 }
@@ -351,7 +355,7 @@ func (d *Driver) Actuators() gateway.Actuators {
 }
 
 // Health returns every device's health, in Open's order.
-func (d *Driver) Health() []gateway.DeviceHealth { return d.health.all() }
+func (d *Driver) Health() []gateway.DeviceHealth { return d.health.All() }
 
 // Devices returns the device IDs in Open's order.
 func (d *Driver) Devices() []string { return append([]string(nil), d.order...) }

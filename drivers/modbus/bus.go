@@ -295,7 +295,7 @@ func (b *Bus) do(ctx context.Context, unit uint8, o op, probe bool) ([]byte, err
 	if b.closed.Load() {
 		return nil, ErrClosed
 	}
-	if !probe && !b.health.unitOnline(b.cfg.ID, unit) {
+	if !probe && !b.health.Online(unitKey{b.cfg.ID, unit}) {
 		return nil, ErrOffline
 	}
 	if err := ctx.Err(); err != nil {
@@ -372,7 +372,7 @@ func (b *Bus) serve(c *call) ([]byte, error) {
 	for attempt := 0; attempt <= b.cfg.Retries; attempt++ {
 		data, err, retry := b.attempt(c, deadline)
 		if err == nil {
-			b.health.exchange(b.cfg.ID, c.unit, nil)
+			b.health.Record(unitKey{b.cfg.ID, c.unit}, nil)
 			return data, nil
 		}
 		lastErr = err
@@ -381,9 +381,9 @@ func (b *Bus) serve(c *call) ([]byte, error) {
 		}
 	}
 	if isException(lastErr) && !isGatewayException(lastErr) {
-		b.health.exchange(b.cfg.ID, c.unit, nil) // the device answered
+		b.health.Record(unitKey{b.cfg.ID, c.unit}, nil) // the device answered
 	} else {
-		b.health.exchange(b.cfg.ID, c.unit, lastErr)
+		b.health.Record(unitKey{b.cfg.ID, c.unit}, lastErr)
 	}
 	return nil, lastErr
 }

@@ -7,9 +7,10 @@
 // It is the only package that imports github.com/goburrow/modbus and
 // github.com/goburrow/serial for Modbus, and it imports
 // github.com/simonvetter/modbus for its simulator. Otherwise it imports the
-// standard library and github.com/lotgate/lotgate/gateway; it must never
+// standard library, github.com/lotgate/lotgate/gateway and drivers/health
+// (the health tracking it shares with the GPIO driver); it must never
 // import config, web, cloudsync, gateway/sqlite or another driver (a test
-// enforces this). cmd/lotgate converts the config into Config.
+// in cmd/lotgate enforces this). cmd/lotgate converts the config into Config.
 //
 // # Wiring
 //

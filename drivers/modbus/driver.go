@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/lotgate/lotgate/drivers/health"
 	"github.com/lotgate/lotgate/gateway"
 )
 
@@ -193,7 +194,7 @@ func Open(cfg Config, opts Options) (*Driver, error) {
 	d := &Driver{
 		log:     log,
 		in:      in,
-		health:  newHealthBook(opts.Health, now),
+		health:  health.New[unitKey](opts.Health, now),
 		buses:   make(map[string]*Bus),
 		devices: make(map[string]*device),
 	}
@@ -203,7 +204,7 @@ func Open(cfg Config, opts Options) (*Driver, error) {
 		offlineAfter[bc.ID] = bc.withDefaults().OfflineAfter
 	}
 	for _, dc := range cfg.Devices {
-		d.health.add(dc.Bus, dc.Unit, offlineAfter[dc.Bus], dc.ID)
+		d.health.Add(unitKey{dc.Bus, dc.Unit}, offlineAfter[dc.Bus], dc.ID)
 	}
 	for _, bc := range cfg.Buses {
 		b, err := newBus(bc, log, d.health)
@@ -248,7 +249,7 @@ func (d *Driver) shutdown() {
 		for _, id := range d.busIDs {
 			d.buses[id].close()
 		}
-		d.health.close()
+		d.health.Close()
 	})
 }
 
@@ -276,7 +277,7 @@ func (d *Driver) Actuators() gateway.Actuators {
 }
 
 // Health returns every device's health, sorted by device ID.
-func (d *Driver) Health() []gateway.DeviceHealth { return d.health.all() }
+func (d *Driver) Health() []gateway.DeviceHealth { return sortedHealth(d.health) }
 
 // Devices returns the device IDs in config order.
 func (d *Driver) Devices() []string { return append([]string(nil), d.order...) }

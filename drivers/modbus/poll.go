@@ -136,7 +136,7 @@ func (p *poller) poll(ctx context.Context, u *unitPoll) {
 // sensors' comm-loss policy; back online reprograms the watchdog, and the
 // next reads tell the core the sensors' real state.
 func (p *poller) transition(ctx context.Context, u *unitPoll) {
-	online := p.d.health.unitOnline(p.b.cfg.ID, u.unit)
+	online := p.d.health.Online(unitKey{p.b.cfg.ID, u.unit})
 	if online == u.online {
 		return
 	}

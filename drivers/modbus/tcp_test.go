@@ -419,7 +419,7 @@ func TestTCPGarbage(t *testing.T) {
 	// probe by hand as the poller would).
 	dev := d.devices["A-01-lock"]
 	deadline := time.Now().Add(2 * time.Second)
-	for !d.health.unitOnline("tcp", 3) && time.Now().Before(deadline) {
+	for !d.health.Online(unitKey{"tcp", 3}) && time.Now().Before(deadline) {
 		dev.readRaw(ctxFor(t, time.Second), lb.Points["release"], true)
 	}
 	if err := lock.Lock(ctxFor(t, time.Second)); err != nil {
