@@ -623,7 +623,11 @@ func (u *simUnit) check(t Table, addr, qty uint16) error {
 	return nil
 }
 
-func (h *simHandler) bits(t Table, unit uint8, addr, qty uint16, write bool, args []bool) ([]bool, error) {
+// serve answers a request for table t of unit: a write of args from addr,
+// or a read of qty cells from addr. cells picks the unit's bits or
+// registers. An address the profile does not map is refused, as a real
+// device would.
+func serve[V bool | uint16](h *simHandler, t Table, unit uint8, addr, qty uint16, write bool, args []V, cells func(*simUnit) map[Table]map[uint16]V) ([]V, error) {
 	u, err := h.begin(unit)
 	if err != nil {
 		return nil, err
@@ -632,41 +636,27 @@ func (h *simHandler) bits(t Table, unit uint8, addr, qty uint16, write bool, arg
 	if err := u.check(t, addr, qty); err != nil {
 		return nil, err
 	}
+	table := cells(u)[t]
 	if write {
 		for i, v := range args {
-			u.bits[t][addr+uint16(i)] = v
+			table[addr+uint16(i)] = v
 		}
 		h.s.wroteLocked(u, t, addr, len(args))
 		return nil, nil
 	}
-	out := make([]bool, qty)
+	out := make([]V, qty)
 	for i := range out {
-		out[i] = u.bits[t][addr+uint16(i)]
+		out[i] = table[addr+uint16(i)]
 	}
 	return out, nil
 }
 
+func (h *simHandler) bits(t Table, unit uint8, addr, qty uint16, write bool, args []bool) ([]bool, error) {
+	return serve(h, t, unit, addr, qty, write, args, func(u *simUnit) map[Table]map[uint16]bool { return u.bits })
+}
+
 func (h *simHandler) regs(t Table, unit uint8, addr, qty uint16, write bool, args []uint16) ([]uint16, error) {
-	u, err := h.begin(unit)
-	if err != nil {
-		return nil, err
-	}
-	defer h.s.mu.Unlock()
-	if err := u.check(t, addr, qty); err != nil {
-		return nil, err
-	}
-	if write {
-		for i, v := range args {
-			u.regs[t][addr+uint16(i)] = v
-		}
-		h.s.wroteLocked(u, t, addr, len(args))
-		return nil, nil
-	}
-	out := make([]uint16, qty)
-	for i := range out {
-		out[i] = u.regs[t][addr+uint16(i)]
-	}
-	return out, nil
+	return serve(h, t, unit, addr, qty, write, args, func(u *simUnit) map[Table]map[uint16]uint16 { return u.regs })
 }
 
 func (h *simHandler) HandleCoils(r *mbserver.CoilsRequest) ([]bool, error) {
