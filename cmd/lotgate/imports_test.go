@@ -85,6 +85,7 @@ var importRules = []importRule{
 		only: []string{module + "/gateway"}},
 	{pkgs: "drivers/health", why: "the health tracking drivers share: the core alone",
 		only: []string{module + "/gateway"}},
+	{pkgs: "drivers/ptytest", only: stdlibOnly, why: "the serial-line test kit is the standard library alone"},
 	{pkgs: "drivers/conformance", why: "the conformance suite is a test kit on the core alone",
 		only: []string{module + "/gateway"}},
 

@@ -1,13 +1,11 @@
 package modbus
 
 import (
-	"bufio"
 	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -20,73 +18,19 @@ import (
 	goburrow "github.com/goburrow/modbus"
 	mbserver "github.com/simonvetter/modbus"
 
+	"github.com/lotgate/lotgate/drivers/ptytest"
 	"github.com/lotgate/lotgate/gateway"
 )
 
-// ptyPair starts socat with two linked pseudo-terminals and returns their
-// paths (stable symlinks in a temp dir) and a function that stops socat
-// (unplugging both ends). The test is skipped, saying why, when socat is
-// not installed; CI installs it.
+// ptyPair links two pseudo-terminals and returns their paths (stable
+// symlinks in a temp dir) and a function that unplugs both ends; see
+// ptytest.
 func ptyPair(tb testing.TB) (master, slave string, unplug func()) {
 	tb.Helper()
-	socat, err := exec.LookPath("socat")
-	if err != nil {
-		if os.Getenv("LOTGATE_REQUIRE_SOCAT") == "1" {
-			tb.Fatalf("socat is required (LOTGATE_REQUIRE_SOCAT=1) but not installed: %v", err)
-		}
-		tb.Skip("socat is not installed: the RTU tests need it for a pseudo-terminal pair (apt-get install socat)")
-	}
+	socat := ptytest.Socat(tb)
 	dir := tb.TempDir()
 	master, slave = filepath.Join(dir, "master"), filepath.Join(dir, "slave")
-	unplug = startSocat(tb, socat, master, slave)
-	return master, slave, unplug
-}
-
-// startSocat runs socat linking two new ptys at the given paths and waits
-// (on socat's own message, not on a timer) until both exist.
-func startSocat(tb testing.TB, socat, a, b string) func() {
-	tb.Helper()
-	cmd := exec.Command(socat, "-d", "-d", "pty,raw,echo=0,link="+a, "pty,raw,echo=0,link="+b)
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		tb.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		tb.Fatalf("start socat: %v", err)
-	}
-	ready := make(chan error, 1)
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		var lines []string
-		for sc.Scan() {
-			lines = append(lines, sc.Text())
-			if strings.Contains(sc.Text(), "starting data transfer loop") {
-				ready <- nil
-				for sc.Scan() { // drain, so socat never blocks on its stderr
-				}
-				return
-			}
-		}
-		ready <- fmt.Errorf("socat exited before it was ready:\n%s", strings.Join(lines, "\n"))
-	}()
-	select {
-	case err := <-ready:
-		if err != nil {
-			tb.Fatal(err)
-		}
-	case <-time.After(10 * time.Second):
-		cmd.Process.Kill()
-		tb.Fatal("socat not ready after 10s")
-	}
-	var once sync.Once
-	stop := func() {
-		once.Do(func() {
-			cmd.Process.Signal(syscall.SIGTERM)
-			cmd.Wait()
-		})
-	}
-	tb.Cleanup(stop)
-	return stop
+	return master, slave, ptytest.Link(tb, socat, master, slave)
 }
 
 // rtuSlave answers RTU frames on a pty as the simulator's units. With a
@@ -384,13 +328,7 @@ func TestRTU(t *testing.T) {
 // plugged back: the line recovers each time without leaking.
 func TestRTUFaults(t *testing.T) {
 	noLeaks(t)
-	socat, err := exec.LookPath("socat")
-	if err != nil {
-		if os.Getenv("LOTGATE_REQUIRE_SOCAT") == "1" {
-			t.Fatalf("socat is required (LOTGATE_REQUIRE_SOCAT=1) but not installed: %v", err)
-		}
-		t.Skip("socat is not installed: the RTU tests need it for a pseudo-terminal pair (apt-get install socat)")
-	}
+	socat := ptytest.Socat(t)
 	s, slave, unplug := rtuSite(t, siteDevices(), 0, nil)
 	ctx := ctxFor(t, 10*time.Second)
 	lock := s.d.Actuators().Locks["A-01-lock"]
@@ -420,7 +358,7 @@ func TestRTUFaults(t *testing.T) {
 	slave.f.Close()
 	<-slave.done
 	s.r.wait(t, 3*time.Second, "A-01-lock offline after unplug", func() bool { h := s.r.healthOf("A-01-lock"); return !h[len(h)-1] })
-	startSocat(t, socat, master, slavePath)
+	ptytest.Link(t, socat, master, slavePath)
 	slave2 := startSlave(t, slavePath, s.sim, 0)
 	s.r.wait(t, 3*time.Second, "A-01-lock online after replug", func() bool { h := s.r.healthOf("A-01-lock"); return h[len(h)-1] })
 	if err := lock.Lock(ctx); err != nil {

@@ -1,14 +1,12 @@
 package scanner
 
 import (
-	"bufio"
 	"context"
 	"encoding/binary"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -16,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lotgate/lotgate/drivers/ptytest"
 	"github.com/lotgate/lotgate/gateway"
 )
 
@@ -202,16 +201,10 @@ func TestOpenRefusesBadConfig(t *testing.T) {
 // unplugged) the scanner goes offline; a new pty at the same path (plugged
 // back) and it reads again.
 func TestSerialUnplugReplug(t *testing.T) {
-	socat, err := exec.LookPath("socat")
-	if err != nil {
-		if os.Getenv("LOTGATE_REQUIRE_SOCAT") == "1" {
-			t.Fatalf("socat is required (LOTGATE_REQUIRE_SOCAT=1) but not installed: %v", err)
-		}
-		t.Skip("socat is not installed: the serial scanner test needs it for a pseudo-terminal pair (apt-get install socat)")
-	}
+	socat := ptytest.Socat(t)
 	dir := t.TempDir()
 	port, other := filepath.Join(dir, "scanner"), filepath.Join(dir, "wire")
-	unplug := startSocat(t, socat, port, other)
+	unplug := ptytest.Link(t, socat, port, other)
 	r := newRecorder()
 	d, err := Open([]Scanner{{ID: "exit-1", Serial: &SerialPort{Device: port, Baud: 9600}}},
 		Options{Inputs: r, Health: r, BackoffMin: 10 * time.Millisecond, BackoffMax: 50 * time.Millisecond})
@@ -235,56 +228,13 @@ func TestSerialUnplugReplug(t *testing.T) {
 
 	unplug()
 	r.wait(t, "offline", func() bool { on, ok := r.lastOnline(); return ok && !on })
-	startSocat(t, socat, port, other)
+	ptytest.Link(t, socat, port, other)
 	r.wait(t, "online again", func() bool { on, ok := r.lastOnline(); return ok && on })
 	send("LG1:SECOND\r\n")
 	r.wait(t, "the second scan", func() bool { return len(r.scans) == 2 })
 	if got := strings.Join(r.scans, ","); got != "exit-1: LG1:FIRST,exit-1: LG1:SECOND" {
 		t.Errorf("scans: %q", got)
 	}
-}
-
-func startSocat(tb testing.TB, socat, a, b string) func() {
-	tb.Helper()
-	cmd := exec.Command(socat, "-d", "-d", "pty,raw,echo=0,link="+a, "pty,raw,echo=0,link="+b)
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		tb.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		tb.Fatal(err)
-	}
-	ready := make(chan bool, 1)
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			if strings.Contains(sc.Text(), "starting data transfer loop") {
-				ready <- true
-				for sc.Scan() {
-				}
-				return
-			}
-		}
-		ready <- false
-	}()
-	select {
-	case ok := <-ready:
-		if !ok {
-			tb.Fatal("socat exited before it was ready")
-		}
-	case <-time.After(10 * time.Second):
-		cmd.Process.Kill()
-		tb.Fatal("socat not ready after 10s")
-	}
-	var once sync.Once
-	stop := func() {
-		once.Do(func() {
-			cmd.Process.Signal(syscall.SIGTERM)
-			cmd.Wait()
-		})
-	}
-	tb.Cleanup(stop)
-	return stop
 }
 
 // keyEvents encodes the key presses typing text (US layout) as
