@@ -49,6 +49,21 @@ func openStore(ctx context.Context, f *config.File, mayCreate bool) (*sqlite.DB,
 	return db, func() { db.Close(); removeTemp() }, nil
 }
 
+// storeGateway opens f's store (see openStore) and builds a gateway on it
+// for a one-shot command: no drivers, no cloud, Open not called. done
+// closes the store.
+func storeGateway(ctx context.Context, f *config.File, mayCreate bool, clock gateway.Clock) (gw *gateway.Gateway, done func(), err error) {
+	db, done, err := openStore(ctx, f, mayCreate)
+	if err != nil {
+		return nil, nil, err
+	}
+	if gw, err = gateway.New(gateway.Options{Site: f.Site, Store: db, Clock: clock}); err != nil {
+		done()
+		return nil, nil, err
+	}
+	return gw, done, nil
+}
+
 func discardLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
 // cmdKeyCheck verifies a key offline against the site and its stored state
@@ -82,15 +97,11 @@ func cmdKeyCheck(ctx context.Context, e *env, args []string) error {
 		}
 		clock = fixedClock{t}
 	}
-	db, done, err := openStore(ctx, f, false)
+	gw, done, err := storeGateway(ctx, f, false, clock)
 	if err != nil {
 		return err
 	}
 	defer done()
-	gw, err := gateway.New(gateway.Options{Site: f.Site, Store: db, Clock: clock})
-	if err != nil {
-		return err
-	}
 	req := gateway.AccessRequest{Text: fs.Arg(0), Resource: *resource, Action: gateway.Action(*action), Channel: gateway.ChannelScanner}
 	if *remote {
 		req.Channel = gateway.ChannelRemote
@@ -171,15 +182,11 @@ func cmdTime(ctx context.Context, e *env, args []string) error {
 			return usageErr("%v", err)
 		}
 	}
-	db, done, err := openStore(ctx, f, true)
+	gw, done, err := storeGateway(ctx, f, true, funcClock(e.now))
 	if err != nil {
 		return err
 	}
 	defer done()
-	gw, err := gateway.New(gateway.Options{Site: f.Site, Store: db, Clock: funcClock(e.now)})
-	if err != nil {
-		return err
-	}
 	moved, err := gw.AdvanceTrustedTime(ctx, t, "cli")
 	if err != nil {
 		return err
@@ -222,15 +229,11 @@ func cmdReport(ctx context.Context, e *env, args []string) error {
 			return usageErr("--to: %v", err)
 		}
 	}
-	db, done, err := openStore(ctx, f, false)
+	gw, done, err := storeGateway(ctx, f, false, funcClock(e.now))
 	if err != nil {
 		return err
 	}
 	defer done()
-	gw, err := gateway.New(gateway.Options{Site: f.Site, Store: db, Clock: funcClock(e.now)})
-	if err != nil {
-		return err
-	}
 	rows, err := gw.UnpaidExits(ctx, from, to)
 	if err != nil {
 		return err
