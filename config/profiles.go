@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"math"
 	"os"
 	"path/filepath"
@@ -244,7 +245,7 @@ func (d *decoder) profile(name string, data []byte) *Profile {
 
 	// Points first: the rest refers to them.
 	if pm := root.freeSub("points", true); pm != nil {
-		for _, key := range sortedKeys(pm.vals) {
+		for _, key := range slices.Sorted(maps.Keys(pm.vals)) {
 			pp := join("points", key)
 			if !idPattern.MatchString(key) {
 				d.errorf(d.line(pp), pp, "bad point name %q", key)
@@ -256,7 +257,7 @@ func (d *decoder) profile(name string, data []byte) *Profile {
 	}
 	am := root.freeSub("actions", true)
 	if am != nil {
-		for _, key := range sortedKeys(am.vals) {
+		for _, key := range slices.Sorted(maps.Keys(am.vals)) {
 			ap := join("actions", key)
 			if m := d.mapping(am.node(key, true), ap, actionKeys...); m != nil {
 				p.Actions[key] = d.action(m, ap, p)
@@ -270,7 +271,7 @@ func (d *decoder) profile(name string, data []byte) *Profile {
 			}
 		}
 		if im := root.freeSub("inputs", false); im != nil {
-			for _, role := range sortedKeys(im.vals) {
+			for _, role := range slices.Sorted(maps.Keys(im.vals)) {
 				ip := join("inputs", role)
 				if !slices.Contains(pk.inputs, role) {
 					if len(pk.inputs) == 0 {
@@ -329,7 +330,7 @@ func (d *decoder) profile(name string, data []byte) *Profile {
 			fs.State = v
 		}
 		if vm := m.sub("values", true, FailSecure, FailOpen, FailHold); vm != nil {
-			for _, pol := range sortedKeys(vm.vals) {
+			for _, pol := range slices.Sorted(maps.Keys(vm.vals)) {
 				if v, ok := d.value(vm, pol, p.Points[fs.State]); ok {
 					fs.Values[pol] = v
 				}
@@ -539,13 +540,4 @@ func (d *decoder) action(m *mapping, p string, prof *Profile) *ProfileAction {
 		a.Confirm = pc
 	}
 	return a
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
 }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strconv"
 	"time"
 
@@ -255,7 +257,7 @@ func (d *Driver) Read(ctx context.Context, id string) ([]Reading, error) {
 		return nil, err
 	}
 	var out []Reading
-	for _, name := range sortedKeys(dev.Profile.Points) {
+	for _, name := range slices.Sorted(maps.Keys(dev.Profile.Points)) {
 		pt := dev.Profile.Points[name]
 		r := Reading{Point: name, Table: pt.Table, Address: pt.address(dev.Channel)}
 		if pt.Type == String {

@@ -3,6 +3,7 @@ package modbus
 import (
 	"context"
 	"errors"
+	"maps"
 	"slices"
 	"strconv"
 	"time"
@@ -162,7 +163,7 @@ func (p *poller) transition(ctx context.Context, u *unitPoll) {
 // and delivers changes. It reports whether the unit answered.
 func (p *poller) readSensors(ctx context.Context, u *unitPoll, probe bool) bool {
 	if len(u.groups) == 0 && u.pay == nil {
-		pt := u.any.Profile.Points[sortedKeys(u.any.Profile.Points)[0]]
+		pt := u.any.Profile.Points[slices.Sorted(maps.Keys(u.any.Profile.Points))[0]]
 		_, err := u.any.readRaw(ctx, pt, true)
 		return err == nil
 	}
@@ -296,13 +297,4 @@ func (p *poller) writeFailState(ctx context.Context, u *unitPoll) bool {
 		}
 	}
 	return true
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"slices"
 	"strconv"
@@ -502,7 +503,7 @@ func (u *simUnit) getString(pt *Point, channel int) string {
 func (s *Simulator) wroteLocked(u *simUnit, t Table, addr uint16, n int) {
 	p := u.profile
 	channels := max(p.Channels, 1)
-	for _, name := range sortedKeys(p.Actions) {
+	for _, name := range slices.Sorted(maps.Keys(p.Actions)) {
 		act := p.Actions[name]
 		last := act.Steps[len(act.Steps)-1]
 		pt := p.Points[last.Point]
