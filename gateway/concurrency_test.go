@@ -1,7 +1,6 @@
 package gateway_test
 
 import (
-	"sync"
 	"testing"
 
 	"github.com/lotgate/lotgate/gateway"
@@ -16,22 +15,7 @@ func TestSingleUseKeyRace(t *testing.T) {
 	lanes := []string{"out-1", "out-2"}
 	for round := range rounds {
 		text, id := h.mustKey(exitKey(1))
-		var (
-			wg    sync.WaitGroup
-			begin = make(chan struct{})
-			got   [2]gateway.Decision
-			errs  [2]error
-		)
-		for i, lane := range lanes {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				<-begin
-				got[i], errs[i] = h.gw.PresentAtLane(h.ctx, lane, text)
-			}()
-		}
-		close(begin)
-		wg.Wait()
+		got, errs := h.presentAtOnce(text, lanes...)
 		opened := 0
 		for i, lane := range lanes {
 			if errs[i] != nil {
@@ -51,15 +35,7 @@ func TestSingleUseKeyRace(t *testing.T) {
 		if opened != 1 {
 			t.Fatalf("round %d: %d lanes opened (%v, %v); want exactly 1", round, opened, got[0], got[1])
 		}
-		var st gateway.KeyState
-		if err := h.db.View(h.ctx, func(tx gateway.Tx) error {
-			var err error
-			st, err = tx.KeyState(id)
-			return err
-		}); err != nil {
-			t.Fatal(err)
-		}
-		if st.Uses != 1 {
+		if st := h.keyState(id); st.Uses != 1 {
 			t.Fatalf("round %d: key uses = %d; want 1", round, st.Uses)
 		}
 		// No car came: the open barrier lowers after the timeout.

@@ -218,6 +218,26 @@ func (h *harness) present(lane, text string) gateway.Decision {
 	return d
 }
 
+// presentAtOnce shows text at every lane at the same instant and returns
+// each lane's decision and error, in the order of lanes.
+func (h *harness) presentAtOnce(text string, lanes ...string) ([]gateway.Decision, []error) {
+	got := make([]gateway.Decision, len(lanes))
+	errs := make([]error, len(lanes))
+	var wg sync.WaitGroup
+	begin := make(chan struct{})
+	for i, lane := range lanes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-begin
+			got[i], errs[i] = h.gw.PresentAtLane(h.ctx, lane, text)
+		}()
+	}
+	close(begin)
+	wg.Wait()
+	return got, errs
+}
+
 // wantDecision checks a decision's outcome and reason.
 func wantDecision(tb testing.TB, what string, d gateway.Decision, allowed bool, reason gateway.Reason) {
 	tb.Helper()

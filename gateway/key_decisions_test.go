@@ -284,15 +284,7 @@ func TestCheckKeyConsumesNothing(t *testing.T) {
 	if got := h.lastSeq(); got != before {
 		t.Errorf("CheckKey appended events: last seq %d → %d", before, got)
 	}
-	var st gateway.KeyState
-	if err := h.db.View(h.ctx, func(tx gateway.Tx) error {
-		var err error
-		st, err = tx.KeyState(id)
-		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
-	if st.Uses != 0 {
+	if st := h.keyState(id); st.Uses != 0 {
 		t.Errorf("after 3 checks: uses = %d; want 0", st.Uses)
 	}
 	h.wantLocked("after checks", "A-03-lock", true)

@@ -368,20 +368,7 @@ func TestRedTicketRace(t *testing.T) {
 	for round := range 10 {
 		h.sensor("in-1-loop", false)
 		text := h.ticket()
-		var wg sync.WaitGroup
-		begin := make(chan struct{})
-		var got [2]gateway.Decision
-		var errs [2]error
-		for i, lane := range []string{"out-1", "out-2"} {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				<-begin
-				got[i], errs[i] = h.gw.PresentAtLane(h.ctx, lane, text)
-			}()
-		}
-		close(begin)
-		wg.Wait()
+		got, errs := h.presentAtOnce(text, "out-1", "out-2")
 		if errs[0] != nil || errs[1] != nil {
 			t.Fatal(errs)
 		}
