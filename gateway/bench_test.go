@@ -1,6 +1,7 @@
 package gateway_test
 
 import (
+	"context"
 	"crypto/ed25519"
 	"crypto/rand"
 	"slices"
@@ -39,20 +40,7 @@ func reportPercentiles(b *testing.B, durs []time.Duration) {
 // parse, signature verification, the site checks and the store reads
 // (revocation, key state), with no durable write.
 func BenchmarkKeyDecisionCheck(b *testing.B) {
-	h := newHarness(b)
-	text, _ := h.mustKey(lockerKey())
-	req := atLocker(text, "A-03")
-	var durs []time.Duration
-	b.ReportAllocs()
-	for b.Loop() {
-		t0 := time.Now()
-		d, err := h.gw.CheckKey(h.ctx, req)
-		durs = append(durs, time.Since(t0))
-		if err != nil || !d.Allowed {
-			b.Fatalf("CheckKey: %v, %v", d, err)
-		}
-	}
-	reportPercentiles(b, durs)
+	benchDecision(b, "CheckKey", (*gateway.Gateway).CheckKey)
 }
 
 // BenchmarkKeyDecisionRecorded is gw.Authorize of a multi-use key at
@@ -60,6 +48,12 @@ func BenchmarkKeyDecisionCheck(b *testing.B) {
 // write of the decision (a use counted, the access event) and the unlock,
 // whose actuation event is a second durable write.
 func BenchmarkKeyDecisionRecorded(b *testing.B) {
+	benchDecision(b, "Authorize", (*gateway.Gateway).Authorize)
+}
+
+// benchDecision times decide (named name) on a valid multi-use key at
+// locker compartment A-03 and reports its percentiles.
+func benchDecision(b *testing.B, name string, decide func(*gateway.Gateway, context.Context, gateway.AccessRequest) (gateway.Decision, error)) {
 	h := newHarness(b)
 	text, _ := h.mustKey(lockerKey())
 	req := atLocker(text, "A-03")
@@ -67,10 +61,10 @@ func BenchmarkKeyDecisionRecorded(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		t0 := time.Now()
-		d, err := h.gw.Authorize(h.ctx, req)
+		d, err := decide(h.gw, h.ctx, req)
 		durs = append(durs, time.Since(t0))
 		if err != nil || !d.Allowed {
-			b.Fatalf("Authorize: %v, %v", d, err)
+			b.Fatalf("%s: %v, %v", name, d, err)
 		}
 	}
 	reportPercentiles(b, durs)
