@@ -291,6 +291,12 @@ func (g *Gateway) keyStateChecks(tx Tx, v verified, req AccessRequest, pres pres
 	if req.Action == ActionEnter && st.Inside {
 		return deny(ReasonPassback)
 	}
+	if req.Action == ActionExit && !st.Inside && c.AllowsAction(string(ActionEnter)) && g.entersHere(c) {
+		// Strict anti-passback for keys that enter this site: a key that
+		// did not come in cannot let a car out (a second car on someone
+		// else's key), and a repeated exit scan takes no use.
+		return deny(ReasonPassback)
+	}
 	switch pres {
 	case presenceOutside:
 		return deny(ReasonOutsideGeofence)
@@ -312,6 +318,17 @@ func (g *Gateway) keyStateChecks(tx Tx, v verified, req AccessRequest, pres pres
 // unreadableTrustedTime stands for a trusted time the store could not
 // read.
 var unreadableTrustedTime = time.Date(9999, 12, 31, 0, 0, 0, 0, time.UTC)
+
+// entersHere reports whether the key may enter at one of this site's
+// entry lanes.
+func (g *Gateway) entersHere(c keys.Claims) bool {
+	for _, l := range g.site.Lanes {
+		if l.Direction == Entry && c.AllowsResource(l.Resource()) {
+			return true
+		}
+	}
+	return false
+}
 
 // trustedTime returns the latest trusted time (zero when unknown).
 func (g *Gateway) trustedTime(ctx context.Context) time.Time {

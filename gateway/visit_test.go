@@ -394,3 +394,23 @@ func TestFireExitsDoNotWaitForFlaps(t *testing.T) {
 	}
 	<-done
 }
+
+// TestStrictExitForEnteringKeys: a key that enters this site must have
+// come in to let a car out; an exit-only key (a visitor's exit pass) need
+// not have.
+func TestStrictExitForEnteringKeys(t *testing.T) {
+	h := newHarness(t)
+	park, parkID := h.mustKey(parkKey())
+	wantDecision(t, "park key, never entered", h.present("out-1", park), false, gateway.ReasonPassback)
+	h.sensor("in-1-loop", true)
+	wantDecision(t, "entry", h.present("in-1", park), true, gateway.ReasonOK)
+	h.sensor("in-1-loop", false)
+	h.clock.Advance(5 * time.Minute)
+	wantDecision(t, "exit", h.present("out-1", park), true, gateway.ReasonOK)
+	wantDecision(t, "second exit scan", h.present("out-2", park), false, gateway.ReasonPassback)
+	if st := h.keyState(parkID); st.Uses != 1 {
+		t.Errorf("uses after entry, exit and a repeated exit scan: %d; want 1", st.Uses)
+	}
+	pass, _ := h.mustKey(exitKey(0))
+	wantDecision(t, "exit-only key", h.present("out-1", pass), true, gateway.ReasonOK)
+}
