@@ -13,6 +13,7 @@ import (
 	"time"
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
+	"github.com/eclipse/paho.mqtt.golang/packets"
 
 	"github.com/lotgate/lotgate/gateway"
 )
@@ -80,6 +81,11 @@ type Options struct {
 	Poll time.Duration
 	// StateInterval is how often up/state is refreshed (default 30s).
 	StateInterval time.Duration
+	// AckStoreInterval is how often the cloud's latest ack is stored
+	// (default 100ms). An ack moves the window at once; storing it costs an
+	// fsync, and an ack lost in a crash only means its events are sent
+	// again, which the cloud deduplicates on seq.
+	AckStoreInterval time.Duration
 
 	Logger *slog.Logger // discarded when nil
 	// Now is the clock for the silence timer (time.Now when nil).
@@ -104,7 +110,7 @@ type Client struct {
 	connEpoch uint64 // bumped on every (re)connect
 	resetFrom uint64 // a replay request: go back to this seq
 	ackedTo   uint64 // the highest ack of the latest batch of acks
-	ackGen    uint64 // bumped with every persisted batch of acks
+	ackGen    uint64 // bumped with every batch of acks
 	degraded  []string
 
 	ctx    context.Context
@@ -163,6 +169,7 @@ func New(o Options) (*Client, error) {
 	def(&o.KeepAlive, 30*time.Second)
 	def(&o.Poll, 50*time.Millisecond)
 	def(&o.StateInterval, 30*time.Second)
+	def(&o.AckStoreInterval, 100*time.Millisecond)
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -180,7 +187,10 @@ func New(o Options) (*Client, error) {
 		AddBroker(o.Broker).
 		SetClientID(o.ClientID).
 		SetCleanSession(false). // the broker keeps our subscription and QoS 1 messages while we are away
-		SetOrderMatters(false). // handlers run in their own goroutines; ours only enqueue
+		// Handlers run in paho's router goroutine, in arrival order: ours
+		// only enqueue, and an ack sent before a replay request must be
+		// handled before it (or it would move the window past the replay).
+		SetOrderMatters(true).
 		SetAutoAckDisabled(true).
 		SetAutoReconnect(true).
 		SetConnectRetry(true).
@@ -204,6 +214,7 @@ func New(o Options) (*Client, error) {
 		mo.SetUsername(o.Username)
 		mo.SetPassword(o.Password)
 	}
+	mo.SetStore(noStore{})
 	c.cli = mqtt.NewClient(mo)
 	return c, nil
 }
@@ -230,7 +241,7 @@ func (c *Client) Open(ctx context.Context) error {
 	c.wg.Add(3)
 	go c.drainLoop(acked)
 	go c.msgLoop()
-	go c.ackLoop()
+	go c.ackLoop(acked)
 	c.cli.Connect() // with ConnectRetry it retries in the background
 	return nil
 }
@@ -397,14 +408,36 @@ func outcomeLabel(o gateway.Outcome) string {
 	return "stored"
 }
 
-// ackLoop persists the cloud's acks (the highest of those queued, in one
-// transaction) and passes acks and replay requests to the drain.
-func (c *Client) ackLoop() {
+// ackLoop takes the cloud's acks (the highest of those queued) and replay
+// requests, passes them to the drain, and stores the ack cursor at most
+// every Options.AckStoreInterval, and once more when the client closes.
+func (c *Client) ackLoop(acked uint64) {
 	defer c.wg.Done()
+	stored, unstored := acked, acked // the cursor as stored; the latest ack
+	tick := time.NewTicker(c.o.AckStoreInterval)
+	defer tick.Stop()
+	persist := func(ctx context.Context) {
+		if unstored <= stored {
+			return
+		}
+		if err := c.persistAck(ctx, unstored); err != nil {
+			if ctx.Err() == nil {
+				c.log.Error("store cloud ack", "seq", unstored, "err", err)
+			}
+			return // tried again at the next tick
+		}
+		stored = unstored
+	}
 	for {
 		select {
 		case <-c.ctx.Done():
+			ctx, cancel := context.WithTimeout(context.WithoutCancel(c.ctx), 2*time.Second)
+			persist(ctx)
+			cancel()
 			return
+		case <-tick.C:
+			persist(c.ctx)
+			continue
 		case <-c.inAck.wake:
 		}
 		ms := c.inAck.take()
@@ -430,11 +463,24 @@ func (c *Client) ackLoop() {
 			}
 		}
 		if ack > 0 {
-			if err := c.persistAck(ack); err != nil {
-				c.log.Error("store cloud ack", "seq", ack, "err", err)
-				// Not acknowledged to the broker: it comes again.
-				continue
+			last, err := c.lastSeq()
+			if err != nil {
+				if c.ctx.Err() == nil {
+					c.log.Error("read the event log", "err", err)
+				}
+				continue // not acknowledged to the broker: it comes again
 			}
+			if ack > last {
+				c.log.Warn("the cloud acknowledged events this gateway never wrote", "seq", ack, "last", last)
+				ack = last
+			}
+			unstored = max(unstored, ack)
+			// Every ack goes to the drain, also one at or below the
+			// cursor: during a replay the window moves with those.
+			c.mu.Lock()
+			c.ackedTo = ack
+			c.ackGen++
+			c.mu.Unlock()
 		}
 		if replay > 0 {
 			c.m.replays.Add(1)
@@ -452,27 +498,23 @@ func (c *Client) ackLoop() {
 	}
 }
 
-func (c *Client) persistAck(seq uint64) error {
+// lastSeq reads the last event's seq.
+func (c *Client) lastSeq() (uint64, error) {
 	var last uint64
-	err := c.o.Store.Update(c.ctx, func(tx gateway.Tx) error {
+	err := c.o.Store.View(c.ctx, func(tx gateway.Tx) error {
 		var err error
-		if last, _, err = tx.LastEvent(); err != nil {
-			return err
-		}
-		_, err = tx.AckCloud(min(seq, last))
+		last, _, err = tx.LastEvent()
 		return err
 	})
-	if err != nil {
+	return last, err
+}
+
+// persistAck stores the ack cursor (it never moves back).
+func (c *Client) persistAck(ctx context.Context, seq uint64) error {
+	return c.o.Store.Update(ctx, func(tx gateway.Tx) error {
+		_, err := tx.AckCloud(seq)
 		return err
-	}
-	if seq > last {
-		c.log.Warn("the cloud acknowledged events this gateway never wrote", "seq", seq, "last", last)
-	}
-	c.mu.Lock()
-	c.ackedTo = min(seq, last)
-	c.ackGen++
-	c.mu.Unlock()
-	return nil
+	})
 }
 
 // drainLoop sends events in sequence order through the window. All its
@@ -699,3 +741,18 @@ func (c *Client) stateWith(info Info, s string, last, acked uint64) State {
 	}
 	return st
 }
+
+// noStore is paho's message store doing nothing. The SQLite outbox is the
+// durable copy: after a reconnect the drain sends again everything the
+// cloud has not acknowledged, in order. paho's own store would resend its
+// in-flight messages too, in random order (as duplicates), and costs a
+// map entry per event.
+type noStore struct{}
+
+func (noStore) Open()                             {}
+func (noStore) Put(string, packets.ControlPacket) {}
+func (noStore) Get(string) packets.ControlPacket  { return nil }
+func (noStore) All() []string                     { return nil }
+func (noStore) Del(string)                        {}
+func (noStore) Close()                            {}
+func (noStore) Reset()                            {}

@@ -3,7 +3,9 @@ package cloudsync_test
 import (
 	"context"
 	"crypto/rand"
+	"fmt"
 	"slices"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -229,4 +231,41 @@ func TestDrain100kIntoMosquitto(t *testing.T) {
 		t.Errorf("chain errors: %v", s.ChainErrs[:min(5, len(s.ChainErrs))])
 	}
 	t.Logf("%d events in %v (%.0f events/s), %d duplicates", last, took.Round(time.Millisecond), float64(last)/took.Seconds(), s.Duplicates)
+}
+
+// TestAckStoredLazily: acks move the window at once (100 events pass a
+// window of 10 while nothing is stored) and the cursor is stored when the
+// client closes.
+func TestAckStoredLazily(t *testing.T) {
+	b := mochiBroker(t)
+	e := newEnv(t, "", nil)
+	last := appendEvents(t, e.db, 100)
+	op := e.operator(b.url)
+	c := e.client(b.url, func(o *cloudsync.Options) { o.Window, o.AckStoreInterval = 10, time.Hour })
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := op.WaitContig(ctx, last); err != nil {
+		t.Fatal(err)
+	}
+	if got := e.acked(); got != 0 {
+		t.Errorf("stored ack cursor before Close: got %d; want 0 (stored every hour)", got)
+	}
+	waitFor(t, "the last ack to reach the gateway", 10*time.Second, func() bool {
+		return strings.Contains(metricsText(t, c), fmt.Sprintf("lotgate_cloud_acked_seq %d", last))
+	})
+	if err := c.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if got := e.acked(); got != last {
+		t.Errorf("stored ack cursor after Close: got %d; want %d", got, last)
+	}
+}
+
+func metricsText(t *testing.T, c *cloudsync.Client) string {
+	t.Helper()
+	var b strings.Builder
+	if err := c.WriteMetrics(&b); err != nil {
+		t.Fatal(err)
+	}
+	return b.String()
 }
