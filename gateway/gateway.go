@@ -10,6 +10,7 @@ import (
 	"io"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/lotgate/lotgate/gateway/tariff"
@@ -64,6 +65,8 @@ type Gateway struct {
 
 	devMu sync.Mutex
 	devLk map[string]*sync.Mutex // one lock per actuator: commands to one device are serialised
+
+	receipts atomic.Pointer[Sync] // set by NewSync: receipts (LGR1:) scanned at a lane
 }
 
 // role of a device at the site.

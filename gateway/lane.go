@@ -46,6 +46,10 @@ func (g *Gateway) PresentAtLane(ctx context.Context, laneID, text string) (Decis
 	if !ok {
 		return Decision{}, Errorf(NotFound, "no lane %q", laneID)
 	}
+	if s := g.receipts.Load(); s != nil && IsReceipt(text) {
+		d, _, err := s.PresentReceiptAtLane(ctx, laneID, text)
+		return d, err
+	}
 	l := ls.lane
 	then := g.laneFollow(l)
 	var d Decision
