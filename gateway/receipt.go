@@ -102,7 +102,7 @@ func (s *Sync) PresentReceiptAtLane(ctx context.Context, laneID, text string) (D
 		return Decision{}, out, err
 	}
 	if d.Allowed {
-		g.raise(ctx, ls)
+		g.admit(ctx, ls, d) // as any exit: undone if no car passes
 	}
 	return d, out, nil
 }

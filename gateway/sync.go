@@ -127,7 +127,8 @@ type Sync struct {
 	waiters  map[string][]chan Approval
 }
 
-// NewSync returns the sync side of g.
+// NewSync returns the sync side of g. From then on a receipt (LGR1:)
+// scanned at a lane is handled by its PresentReceiptAtLane.
 func NewSync(g *Gateway, o SyncOptions) *Sync {
 	if o.Countdown <= 0 {
 		o.Countdown = 60 * time.Second
@@ -139,8 +140,10 @@ func NewSync(g *Gateway, o SyncOptions) *Sync {
 	if log == nil {
 		log = g.log
 	}
-	return &Sync{g: g, log: log.With("component", "sync"), countTO: o.Countdown, maxLife: o.MaxCommandLifetime,
+	s := &Sync{g: g, log: log.With("component", "sync"), countTO: o.Countdown, maxLife: o.MaxCommandLifetime,
 		provider: true, waiters: map[string][]chan Approval{}}
+	g.receipts.Store(s) // receipts scanned at a lane come here (PresentAtLane)
+	return s
 }
 
 // SetOnline sets how Sync learns whether the cloud can be reached now

@@ -416,3 +416,52 @@ func TestUnpaidExitsReport(t *testing.T) {
 		t.Errorf("report: %+v %v; want one exit, %d unpaid", rep, err, due)
 	}
 }
+
+// TestReceiptAtTheScanner: a receipt shown to an exit lane's scanner (the
+// simulated one, through gateway.Scanned) pays and opens, as a ticket
+// would; without the sync side it is an unknown card.
+func TestReceiptAtTheScanner(t *testing.T) {
+	h := newSyncHarness(t)
+	h.online = false
+	ticket := h.ticket()
+	h.advance(90 * time.Minute)
+	v := h.session(ticket)
+	raw := h.msg(gateway.MsgPayment, 0, map[string]any{"payment_id": "p-scan", "ref": v.Session.ID, "amount": v.Due.Amount})
+	text := keys.EncodeReceiptText(raw)
+	if len(text) > 1024 {
+		t.Errorf("receipt text is %d characters; the scanner driver's default line limit is 1024", len(text))
+	}
+	h.sensor("out-1-loop", true)
+	mark := h.lastSeq()
+	if err := h.sim.Scan(h.ctx, "out-1-scanner", text); err != nil {
+		t.Fatal(err)
+	}
+	h.wantBarrier("receipt scanned", "out-1-barrier", true)
+	if v := h.session(v.Session.ID); v.Session.State != gateway.SessionClosed || v.Session.Paid != v.Due.Fee {
+		t.Errorf("session after the receipt: %+v; want closed and paid", v.Session)
+	}
+	var paid, exited bool
+	for _, e := range h.events()[mark:] {
+		paid = paid || e.Type == gateway.EvPayment
+		exited = exited || (e.Type == gateway.EvExit && eventData(t, e)["allowed"] == true)
+	}
+	if !paid || !exited {
+		t.Errorf("events after the scan: payment %v, allowed exit %v; want both", paid, exited)
+	}
+	// Scanned again: the payment is not applied twice and the session is
+	// gone, so the lane refuses.
+	if err := h.sim.Scan(h.ctx, "out-1-scanner", text); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(h.eventsOf(gateway.EvPayment, 0)); n != 1 {
+		t.Errorf("payment.applied events: got %d; want 1", n)
+	}
+}
+
+func TestReceiptAtTheScannerWithoutSync(t *testing.T) {
+	h := newHarness(t)
+	d := h.present("out-1", "LGR1:6BFOXN*TS0BI$ZD.P9")
+	if d.Allowed || d.Reason != gateway.ReasonUnknownCredential {
+		t.Errorf("a receipt with no sync side: got %v %s; want denied %s", d.Allowed, d.Reason, gateway.ReasonUnknownCredential)
+	}
+}
