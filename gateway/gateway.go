@@ -67,6 +67,7 @@ type Gateway struct {
 	devLk map[string]*sync.Mutex // one lock per actuator: commands to one device are serialised
 
 	receipts atomic.Pointer[Sync] // set by NewSync: receipts (LGR1:) scanned at a lane
+	health   healthBook           // the latest health of each device (health.go)
 }
 
 // role of a device at the site.

@@ -587,6 +587,7 @@ func (g *Gateway) Run(ctx context.Context, interval time.Duration) error {
 
 // DeviceHealthChanged implements HealthSink: every transition is an event.
 func (g *Gateway) DeviceHealthChanged(ctx context.Context, h DeviceHealth) {
+	g.health.set(h)
 	if !h.Online {
 		g.log.Warn("device offline", "device", h.Device, "err", h.LastError)
 	} else {
