@@ -34,9 +34,9 @@ type Downlink interface {
 type Info struct {
 	ListVersion     int64
 	TariffVersion   string
-	PaymentProvider bool   // false: the cloud said its payment provider is down
-	ProviderReason  string // why
-	Devices         []gateway.DeviceHealth
+	PaymentProvider bool                   // false: the cloud said its payment provider is down
+	ProviderReason  string                 // why
+	Devices         []gateway.DeviceHealth // the latest health of each device (gateway.Gateway.DeviceHealth)
 }
 
 // Options configure a Client. Store, Downlink, Site, Broker and ClientID
@@ -51,7 +51,8 @@ type Options struct {
 
 	Store    gateway.Store // the event log (outbox) and the ack cursor
 	Downlink Downlink
-	// Info, when set, is called for every up/state message.
+	// Info, when set, is called at every step of the drain: up/state is
+	// published again as soon as what it says changes.
 	Info func(ctx context.Context) Info
 	// Version is the gateway's version, shown in up/state.
 	Version string
@@ -554,6 +555,7 @@ type drain struct {
 	last         uint64 // last seq in the log, as last read
 	stateEpoch   uint64
 	stateDeg     []string
+	stateInfo    Info // what the last up/state said besides the outbox
 }
 
 func (d *drain) step(forceState bool) {
@@ -698,15 +700,24 @@ func (d *drain) updateState(connected, silent bool, epoch uint64, force bool) {
 	if !connected || !c.cli.IsConnectionOpen() {
 		return
 	}
-	if !changed && !force && epoch == d.stateEpoch {
+	// Also on a change of what Info says (a device went offline, a new
+	// tariff or list version), so the cloud sees it at once.
+	if !changed && !force && epoch == d.stateEpoch && sameInfo(info, d.stateInfo) {
 		return
 	}
-	d.stateEpoch = epoch
+	d.stateEpoch, d.stateInfo = epoch, info
 	b, err := json.Marshal(c.stateWith(info, "online", d.last, d.base))
 	if err != nil {
 		return
 	}
 	c.cli.Publish(c.topics.State, 1, true, b)
+}
+
+func sameInfo(a, b Info) bool {
+	return a.ListVersion == b.ListVersion && a.TariffVersion == b.TariffVersion && a.PaymentProvider == b.PaymentProvider &&
+		a.ProviderReason == b.ProviderReason && slices.EqualFunc(a.Devices, b.Devices, func(x, y gateway.DeviceHealth) bool {
+		return x.Device == y.Device && x.Online == y.Online && x.LastError == y.LastError && x.Since.Equal(y.Since)
+	})
 }
 
 // state builds up/state for Close.

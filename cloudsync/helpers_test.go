@@ -138,7 +138,8 @@ func (e *env) client(broker string, edit ...func(*cloudsync.Options)) *cloudsync
 		AckTimeout: time.Second, MaxReconnectInterval: time.Second, Poll: 10 * time.Millisecond, StateInterval: 200 * time.Millisecond,
 		Info: func(context.Context) cloudsync.Info {
 			up, why := e.sync.PaymentProvider()
-			return cloudsync.Info{TariffVersion: e.gw.CurrentTariff().Version, PaymentProvider: up, ProviderReason: why}
+			return cloudsync.Info{TariffVersion: e.gw.CurrentTariff().Version, PaymentProvider: up, ProviderReason: why,
+				Devices: e.gw.DeviceHealth()}
 		}}
 	for _, f := range edit {
 		f(&o)

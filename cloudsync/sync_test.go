@@ -269,3 +269,25 @@ func metricsText(t *testing.T, c *cloudsync.Client) string {
 	}
 	return b.String()
 }
+
+// TestStateShowsDeviceHealth: a device going offline shows in up/state at
+// once (not at the next state timer), with its last error.
+func TestStateShowsDeviceHealth(t *testing.T) {
+	b := mochiBroker(t)
+	e := newEnv(t, "", nil)
+	op := e.operator(b.url)
+	e.client(b.url, func(o *cloudsync.Options) { o.StateInterval = time.Hour })
+	waitFor(t, "an online up/state", 10*time.Second, func() bool { return op.Stats().State.State == "online" })
+	since := time.Date(2025, 6, 11, 8, 0, 0, 0, time.UTC)
+	e.gw.DeviceHealthChanged(e.ctx, gateway.DeviceHealth{Device: "out-1-barrier", Online: false, LastError: "modbus: timeout", Since: since})
+	want := cloudsync.DeviceHealth{Device: "out-1-barrier", Online: false, LastError: "modbus: timeout", Since: since}
+	waitFor(t, "the device in up/state", 10*time.Second, func() bool {
+		ds := op.Stats().State.Devices
+		return len(ds) == 1 && ds[0].Device == want.Device && ds[0].Online == want.Online && ds[0].LastError == want.LastError && ds[0].Since.Equal(since)
+	})
+	e.gw.DeviceHealthChanged(e.ctx, gateway.DeviceHealth{Device: "out-1-barrier", Online: true, Since: since.Add(time.Minute)})
+	waitFor(t, "the device back online in up/state", 10*time.Second, func() bool {
+		ds := op.Stats().State.Devices
+		return len(ds) == 1 && ds[0].Online && ds[0].LastError == ""
+	})
+}

@@ -65,7 +65,8 @@ func startCloudRuntime(ctx context.Context, f *config.File, gw *gateway.Gateway,
 			var lv int64
 			_ = db.View(ctx, func(tx gateway.Tx) error { var err error; lv, err = tx.ListVersion(); return err })
 			up, why := rt.Sync.PaymentProvider()
-			return cloudsync.Info{ListVersion: lv, TariffVersion: gw.CurrentTariff().Version, PaymentProvider: up, ProviderReason: why}
+			return cloudsync.Info{ListVersion: lv, TariffVersion: gw.CurrentTariff().Version, PaymentProvider: up, ProviderReason: why,
+				Devices: gw.DeviceHealth()}
 		},
 	}
 	switch c.Mode {
