@@ -293,14 +293,6 @@ func (c *consoleCmds) present(ctx context.Context, args string) (string, error) 
 	if lane == "" || strings.TrimSpace(text) == "" {
 		return "", errors.New("usage: present <lane> <text>")
 	}
-	if gateway.IsReceipt(text) {
-		// A payment receipt the driver's phone carried from the cloud.
-		d, _, err := c.cloud.Sync.PresentReceiptAtLane(ctx, lane, text)
-		if err != nil {
-			return "", err
-		}
-		return decisionLine(d), nil
-	}
 	d, err := c.gw.PresentAtLane(ctx, lane, text)
 	if err != nil {
 		return "", err
@@ -429,14 +421,8 @@ func (c *consoleCmds) events(ctx context.Context, args string) (string, error) {
 }
 
 func (c *consoleCmds) verify(ctx context.Context, _ string) (string, error) {
-	checked, bad, err := c.db.VerifyChain(ctx)
-	if bad != 0 {
-		return fmt.Sprintf("chain broken at seq %d: %v", bad, err), nil
-	}
-	if err != nil {
-		return "", err
-	}
-	return fmt.Sprintf("ok: %d events, hash chain intact", checked), nil
+	line, _, err := auditLine(ctx, c.db)
+	return line, err
 }
 
 // decisionLine is a decision for the console.

@@ -149,16 +149,29 @@ func cmdAudit(ctx context.Context, e *env, args []string) error {
 		return fmt.Errorf("audit verify: open %s: %w", path, err)
 	}
 	defer db.Close()
-	checked, bad, err := db.VerifyChain(ctx)
-	if bad != 0 {
-		fmt.Fprintf(e.stdout, "chain broken at seq %d (%d events checked): %v\n", bad, checked, err)
-		return &exitError{code: ExitAudit}
-	}
+	line, bad, err := auditLine(ctx, db)
 	if err != nil {
 		return fmt.Errorf("audit verify: %w", err)
 	}
-	fmt.Fprintf(e.stdout, "ok: %d events, hash chain intact\n", checked)
+	fmt.Fprintln(e.stdout, line)
+	if bad {
+		return &exitError{code: ExitAudit}
+	}
 	return nil
+}
+
+// auditLine checks the event log's hash chain and says what it found: the
+// first bad sequence number, or how many events are intact and how many of
+// them had their data removed under the disk cap.
+func auditLine(ctx context.Context, db *sqlite.DB) (string, bool, error) {
+	a, err := db.Audit(ctx)
+	if a.BadSeq != 0 {
+		return fmt.Sprintf("chain broken at seq %d (%d events checked): %v", a.BadSeq, a.Checked, err), true, nil
+	}
+	if err != nil {
+		return "", false, err
+	}
+	return fmt.Sprintf("ok: %d events, hash chain intact, %d redacted under the disk cap", a.Checked, a.Redacted), false, nil
 }
 
 // cmdTime records a trusted time. A running gateway reads the stored value
