@@ -40,17 +40,24 @@ func (t *tx) OpenSessionByCredential(cred string) (gateway.Session, error) {
 }
 
 func (t *tx) oneSession(op, query, arg, missing string) (gateway.Session, error) {
+	return queryOne(t, op, query, arg, missing, scanSession)
+}
+
+// queryOne runs a query for one row with one argument and scans it; no row
+// is NotFound with the missing message (formatted with arg).
+func queryOne[T any](t *tx, op, query, arg, missing string, scan func(scanner) (T, error)) (T, error) {
+	var zero T
 	if err := t.check(op, false); err != nil {
-		return gateway.Session{}, err
+		return zero, err
 	}
-	s, err := scanSession(t.q.QueryRowContext(t.ctx, query, arg))
+	v, err := scan(t.q.QueryRowContext(t.ctx, query, arg))
 	if err == sql.ErrNoRows {
-		return gateway.Session{}, notFound(missing, arg)
+		return zero, notFound(missing, arg)
 	}
 	if err != nil {
-		return gateway.Session{}, t.fail(op, err)
+		return zero, t.fail(op, err)
 	}
-	return s, nil
+	return v, nil
 }
 
 // PutSession stores s (insert or replace). ID and Credential are required,

@@ -203,17 +203,7 @@ func (t *tx) ApprovalByToken(token string) (gateway.Approval, error) {
 }
 
 func (t *tx) oneApproval(op, query, arg, missing string) (gateway.Approval, error) {
-	if err := t.check(op, false); err != nil {
-		return gateway.Approval{}, err
-	}
-	a, err := scanApproval(t.q.QueryRowContext(t.ctx, query, arg))
-	if err == sql.ErrNoRows {
-		return gateway.Approval{}, notFound(missing, arg)
-	}
-	if err != nil {
-		return gateway.Approval{}, t.fail(op, err)
-	}
-	return a, nil
+	return queryOne(t, op, query, arg, missing, scanApproval)
 }
 
 // PutApproval inserts or replaces a request. ID, RequestedAt, Deadline and
