@@ -81,23 +81,7 @@ func (t *tx) PaymentsForSession(sessionID string) ([]gateway.Payment, error) {
 	if err := t.check(op, false); err != nil {
 		return nil, err
 	}
-	rows, err := t.q.QueryContext(t.ctx, "SELECT id, session_id, method, amount, at, quote_id, checkout_id FROM payments WHERE session_id = ? ORDER BY at, id", sessionID)
-	if err != nil {
-		return nil, t.fail(op, err)
-	}
-	defer rows.Close()
-	var ps []gateway.Payment
-	for rows.Next() {
-		p, err := scanPayment(rows)
-		if err != nil {
-			return nil, t.fail(op, err)
-		}
-		ps = append(ps, p)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, t.fail(op, err)
-	}
-	return ps, nil
+	return queryAll(t, op, scanPayment, "SELECT id, session_id, method, amount, at, quote_id, checkout_id FROM payments WHERE session_id = ? ORDER BY at, id", sessionID)
 }
 
 // Quote returns a quote by ID (NotFound if none).

@@ -135,21 +135,5 @@ func (t *tx) RedactEvents(to uint64, types []gateway.EventType, need int64, limi
 }
 
 func (t *tx) queryEvents(op, q string, args ...any) ([]gateway.Event, error) {
-	rows, err := t.q.QueryContext(t.ctx, q, args...)
-	if err != nil {
-		return nil, t.fail(op, err)
-	}
-	defer rows.Close()
-	var evs []gateway.Event
-	for rows.Next() {
-		e, err := scanEvent(rows)
-		if err != nil {
-			return nil, t.fail(op, err)
-		}
-		evs = append(evs, e)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, t.fail(op, err)
-	}
-	return evs, nil
+	return queryAll(t, op, scanEvent, q, args...)
 }

@@ -60,6 +60,27 @@ func queryOne[T any](t *tx, op, query, arg, missing string, scan func(scanner) (
 	return v, nil
 }
 
+// queryAll runs a query and scans every row, in order.
+func queryAll[T any](t *tx, op string, scan func(scanner) (T, error), query string, args ...any) ([]T, error) {
+	rows, err := t.q.QueryContext(t.ctx, query, args...)
+	if err != nil {
+		return nil, t.fail(op, err)
+	}
+	defer rows.Close()
+	var out []T
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			return nil, t.fail(op, err)
+		}
+		out = append(out, v)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, t.fail(op, err)
+	}
+	return out, nil
+}
+
 // PutSession stores s (insert or replace). ID and Credential are required,
 // State is open or closed. Storing a second open session for a credential
 // that already has one is a Conflict.
@@ -104,23 +125,7 @@ func (t *tx) OpenSessions() ([]gateway.Session, error) {
 	if err := t.check(op, false); err != nil {
 		return nil, err
 	}
-	rows, err := t.q.QueryContext(t.ctx, "SELECT "+sessionCols+" FROM sessions WHERE state = 'open' ORDER BY entry_at, id")
-	if err != nil {
-		return nil, t.fail(op, err)
-	}
-	defer rows.Close()
-	var ss []gateway.Session
-	for rows.Next() {
-		s, err := scanSession(rows)
-		if err != nil {
-			return nil, t.fail(op, err)
-		}
-		ss = append(ss, s)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, t.fail(op, err)
-	}
-	return ss, nil
+	return queryAll(t, op, scanSession, "SELECT "+sessionCols+" FROM sessions WHERE state = 'open' ORDER BY entry_at, id")
 }
 
 // CountOpenSessions returns the number of open sessions.

@@ -117,23 +117,7 @@ func (t *tx) PendingInbox(limit int) ([]gateway.InboxMessage, error) {
 	if limit <= 0 {
 		return nil, nil
 	}
-	rows, err := t.q.QueryContext(t.ctx, "SELECT "+inboxCols+" FROM inbox WHERE state = 'pending' ORDER BY received_at, id LIMIT ?", limit)
-	if err != nil {
-		return nil, t.fail(op, err)
-	}
-	defer rows.Close()
-	var ms []gateway.InboxMessage
-	for rows.Next() {
-		m, err := scanInbox(rows)
-		if err != nil {
-			return nil, t.fail(op, err)
-		}
-		ms = append(ms, m)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, t.fail(op, err)
-	}
-	return ms, nil
+	return queryAll(t, op, scanInbox, "SELECT "+inboxCols+" FROM inbox WHERE state = 'pending' ORDER BY received_at, id LIMIT ?", limit)
 }
 
 // CloudAcked returns the cloud's acknowledgement cursor (0 when none).
@@ -261,24 +245,8 @@ func (t *tx) OverriddenSessions(from, to time.Time) ([]gateway.Session, error) {
 	if !to.IsZero() {
 		hi = clampNanos(to)
 	}
-	rows, err := t.q.QueryContext(t.ctx, "SELECT "+sessionCols+` FROM sessions
+	return queryAll(t, op, scanSession, "SELECT "+sessionCols+` FROM sessions
 		WHERE overridden = 1 AND state = 'closed' AND exit_at >= ? AND exit_at < ? ORDER BY exit_at, id`, lo, hi)
-	if err != nil {
-		return nil, t.fail(op, err)
-	}
-	defer rows.Close()
-	var ss []gateway.Session
-	for rows.Next() {
-		s, err := scanSession(rows)
-		if err != nil {
-			return nil, t.fail(op, err)
-		}
-		ss = append(ss, s)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, t.fail(op, err)
-	}
-	return ss, nil
 }
 
 // OutboxDepth returns the last event's seq and the cloud's ack cursor:
