@@ -71,6 +71,17 @@ type Actuators struct {
 	PayStation PayStationLink // nil when the site has none
 }
 
+// NewActuators returns an empty bundle with its maps made, for drivers to
+// fill.
+func NewActuators() Actuators {
+	return Actuators{
+		Barriers: make(map[string]Barrier),
+		Locks:    make(map[string]Lock),
+		Flaps:    make(map[string]Flap),
+		Tickets:  make(map[string]TicketPrinter),
+	}
+}
+
 // Inputs is what drivers call when something happens at the site. The
 // *Gateway implements it. Calls may come from any goroutine; they must not
 // be made while holding a driver lock that an actuator call needs.

@@ -154,13 +154,8 @@ func (d *realDrivers) close(ctx context.Context) error {
 // one driver, so their IDs never collide; the pay station is whichever
 // is set.
 func mergeActuators(a, b gateway.Actuators) gateway.Actuators {
-	out := gateway.Actuators{
-		Barriers:   make(map[string]gateway.Barrier),
-		Locks:      make(map[string]gateway.Lock),
-		Flaps:      make(map[string]gateway.Flap),
-		Tickets:    make(map[string]gateway.TicketPrinter),
-		PayStation: a.PayStation,
-	}
+	out := gateway.NewActuators()
+	out.PayStation = a.PayStation
 	for _, x := range []gateway.Actuators{a, b} {
 		for id, v := range x.Barriers {
 			out.Barriers[id] = v

@@ -334,12 +334,7 @@ func (d *Driver) Close(ctx context.Context) error {
 
 // Actuators returns the barriers, locks and flaps by device ID.
 func (d *Driver) Actuators() gateway.Actuators {
-	a := gateway.Actuators{
-		Barriers: make(map[string]gateway.Barrier),
-		Locks:    make(map[string]gateway.Lock),
-		Flaps:    make(map[string]gateway.Flap),
-		Tickets:  make(map[string]gateway.TicketPrinter),
-	}
+	a := gateway.NewActuators()
 	for _, id := range d.order {
 		dev := d.devices[id]
 		switch dev.Kind {

@@ -256,12 +256,7 @@ func (d *Driver) shutdown() {
 // Actuators returns the locks, flaps and the pay station link, by device
 // ID. Each call returns new maps.
 func (d *Driver) Actuators() gateway.Actuators {
-	a := gateway.Actuators{
-		Barriers: make(map[string]gateway.Barrier),
-		Locks:    make(map[string]gateway.Lock),
-		Flaps:    make(map[string]gateway.Flap),
-		Tickets:  make(map[string]gateway.TicketPrinter),
-	}
+	a := gateway.NewActuators()
 	for _, id := range d.order {
 		dev := d.devices[id]
 		switch dev.Kind {

@@ -164,12 +164,7 @@ func (s *Site) Attach(in gateway.Inputs) {
 // Actuators returns the simulated barriers, locks, flaps, ticket printers and
 // pay station link by device ID, for the core. Each call returns new maps.
 func (s *Site) Actuators() gateway.Actuators {
-	a := gateway.Actuators{
-		Barriers: make(map[string]gateway.Barrier),
-		Locks:    make(map[string]gateway.Lock),
-		Flaps:    make(map[string]gateway.Flap),
-		Tickets:  make(map[string]gateway.TicketPrinter),
-	}
+	a := gateway.NewActuators()
 	for _, id := range s.order {
 		switch s.devices[id].kind {
 		case gateway.KindBarrier:
