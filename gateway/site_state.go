@@ -53,16 +53,24 @@ func (g *Gateway) SensorChanged(ctx context.Context, deviceID string, active boo
 		g.log.Warn("change from unknown sensor", "device", deviceID)
 		return
 	}
-	g.record(ctx, EvDevice, map[string]any{"device": deviceID, "kind": r.kind, "active": active})
+	// The change is timed when it arrives, and the state a timer reads
+	// (occupied since, open since) is set before the event is recorded:
+	// whoever sees the event and then runs Tick sees the new state.
+	now := g.clock.Now()
+	var then func()
 	switch {
 	case r.kind == KindFireAlarm:
-		g.fireAlarm(ctx, active)
+		then = func() { g.fireAlarm(ctx, active) }
 	case r.lane != nil && r.lane.Loop == deviceID:
-		g.loopChanged(ctx, g.lanes[r.lane.ID], active)
+		then = func() { g.loopChanged(ctx, g.lanes[r.lane.ID], active) }
 	case r.space != nil && r.space.Sensor == deviceID:
-		g.occupancyChanged(g.spaces[r.space.ID], active)
+		g.occupancyChanged(g.spaces[r.space.ID], active, now)
 	case r.kind == KindDoorSensor && r.door != "":
-		g.doorChanged(ctx, g.doors[r.door], active)
+		then = g.doorChanged(ctx, g.doors[r.door], active, now)
+	}
+	g.record(ctx, EvDevice, map[string]any{"device": deviceID, "kind": r.kind, "active": active})
+	if then != nil {
+		then()
 	}
 }
 
@@ -76,8 +84,7 @@ func (g *Gateway) CashPaid(ctx context.Context, p CashPayment) {
 	}
 }
 
-func (g *Gateway) occupancyChanged(sp *spaceState, present bool) {
-	now := g.clock.Now()
+func (g *Gateway) occupancyChanged(sp *spaceState, present bool, now time.Time) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if sp.known && present == sp.present {
@@ -338,8 +345,9 @@ func (g *Gateway) lockDoor(ctx context.Context, ds *doorState) {
 	_ = g.actuate(ctx, ds.lock, "lock", cmd)
 }
 
-func (g *Gateway) doorChanged(ctx context.Context, ds *doorState, open bool) {
-	now := g.clock.Now()
+// doorChanged sets the door's state and returns what follows from it (a
+// cleared alarm and a re-lock when the door closed), or nil.
+func (g *Gateway) doorChanged(ctx context.Context, ds *doorState, open bool, now time.Time) func() {
 	g.mu.Lock()
 	wasOpen := ds.open
 	ds.open = open
@@ -348,7 +356,10 @@ func (g *Gateway) doorChanged(ctx context.Context, ds *doorState, open bool) {
 		ds.openSince, ds.alarmed = now, false
 	}
 	g.mu.Unlock()
-	if !open && wasOpen {
+	if open || !wasOpen {
+		return nil
+	}
+	return func() {
 		if alarmed {
 			g.record(ctx, EvAlarm, map[string]any{"alarm": "door_open", "resource": ds.resource, "cleared": true})
 		}
