@@ -57,13 +57,24 @@ type Options struct {
 	// Version is the gateway's version, shown in up/state.
 	Version string
 
-	// Window bounds the events sent and not yet acknowledged by the cloud
-	// (default 256). Keep it well under the broker's per-client queue
-	// (mosquitto's max_queued_messages defaults to 1000): after days
-	// offline the gateway then never floods the broker.
+	// Window bounds the up/events messages sent and not yet acknowledged
+	// by the cloud (default 256): a broker's per-client queue counts
+	// messages. Keep it well under that queue (mosquitto's
+	// max_queued_messages defaults to 1000): after days offline the
+	// gateway then never floods the broker. A message holds up to
+	// MessageEvents events, so the broker holds at most Window ×
+	// MessageBytes bytes of this gateway's events.
 	Window int
+	// MessageEvents is the most events one up/events message carries
+	// (default 64); MessageBytes the most bytes of its payload (default
+	// 32 KiB, well under the limits brokers put on a message: AWS IoT
+	// Core's is 128 KB). An event larger than MessageBytes goes alone.
+	// Only what is already queued is batched: a live event is sent at
+	// once, alone if nothing else is waiting.
+	MessageEvents int
+	MessageBytes  int
 	// Batch is how many events are read from the store at a time
-	// (default 128).
+	// (default 256, and at least MessageEvents).
 	Batch int
 	// AckTimeout: when events are outstanding and the cloud acknowledges
 	// nothing for this long, the cloud is "silent" and the unacknowledged
@@ -92,6 +103,12 @@ type Options struct {
 	// Now is the clock for the silence timer (time.Now when nil).
 	Now func() time.Time
 }
+
+// Defaults of Options.MessageEvents and Options.MessageBytes.
+const (
+	DefaultMessageEvents = 64
+	DefaultMessageBytes  = 32 << 10
+)
 
 // Client keeps one site in sync with the cloud. Open starts it, Close
 // stops it. Its methods are safe for concurrent use.
@@ -160,9 +177,16 @@ func New(o Options) (*Client, error) {
 	if o.Window <= 0 {
 		o.Window = 256
 	}
-	if o.Batch <= 0 {
-		o.Batch = 128
+	if o.MessageEvents <= 0 {
+		o.MessageEvents = DefaultMessageEvents
 	}
+	if o.MessageBytes <= 0 {
+		o.MessageBytes = DefaultMessageBytes
+	}
+	if o.Batch <= 0 {
+		o.Batch = 256
+	}
+	o.Batch = max(o.Batch, o.MessageEvents)
 	def(&o.AckTimeout, 60*time.Second)
 	def(&o.MaxReconnectInterval, 45*time.Second)
 	def(&o.WriteTimeout, 10*time.Second)
@@ -556,6 +580,12 @@ type drain struct {
 	stateEpoch   uint64
 	stateDeg     []string
 	stateInfo    Info // what the last up/state said besides the outbox
+	// ends holds the last seq of each message in flight, ascending: the
+	// window counts messages. A message leaves it when an ack covers its
+	// last event; on a resend (reconnect, replay, silence) it empties, as
+	// what was in flight is sent again from base+1, cut afresh.
+	ends []uint64
+	enc  [][]byte // the encoded events of the current read
 }
 
 func (d *drain) step(forceState bool) {
@@ -574,12 +604,18 @@ func (d *drain) step(forceState bool) {
 		if d.next <= d.base {
 			d.next = d.base + 1
 		}
+		i := 0
+		for i < len(d.ends) && d.ends[i] <= d.base {
+			i++
+		}
+		d.ends = append(d.ends[:0], d.ends[i:]...)
 	}
 	d.ackGen = ackGen
 	if reset > 0 {
 		// A replay: send again from reset, counting the window from there.
 		d.base = min(d.base, reset-1)
 		d.next = reset
+		d.ends = d.ends[:0]
 		d.lastProgress = now
 	}
 	if connected && epoch != d.epoch {
@@ -590,6 +626,7 @@ func (d *drain) step(forceState bool) {
 			c.m.resent.Add(d.next - d.base - 1)
 		}
 		d.next, d.epoch, d.lastProgress = d.base+1, epoch, now
+		d.ends = d.ends[:0]
 	}
 	if err := c.o.Store.View(c.ctx, func(tx gateway.Tx) error {
 		var err error
@@ -612,23 +649,29 @@ func (d *drain) step(forceState bool) {
 				"acked", d.base, "sent", d.next-1, "for", now.Sub(d.lastProgress).Round(time.Millisecond))
 			c.m.resent.Add(d.next - d.base - 1)
 			d.next, d.lastProgress = d.base+1, now
+			d.ends = d.ends[:0]
 		}
 		d.publish()
 	}
 	d.updateState(connected, d.silent, epoch, forceState)
 }
 
-// publish sends events from next while the window has room.
+// publish sends events from next while the window has room, in messages
+// of up to MessageEvents events and MessageBytes bytes (Batch). It batches
+// only what the log holds now: the last message of a read is short only
+// when the log has nothing more (or the byte cap cut it), so a live event
+// goes at once, alone.
 func (d *drain) publish() {
 	c := d.c
-	for d.next <= d.last && d.next-1-d.base < uint64(c.o.Window) {
+	for d.next <= d.last && len(d.ends) < c.o.Window {
 		if !c.cli.IsConnectionOpen() {
 			return
 		}
 		if d.next-1 == d.base {
 			d.lastProgress = c.o.Now() // the silence timer starts with the first outstanding event
 		}
-		n := min(uint64(c.o.Batch), uint64(c.o.Window)-(d.next-1-d.base), d.last-d.next+1)
+		room := uint64(c.o.Window - len(d.ends))
+		n := min(uint64(c.o.Batch), room*uint64(c.o.MessageEvents), d.last-d.next+1)
 		var evs []gateway.Event
 		if err := c.o.Store.View(c.ctx, func(tx gateway.Tx) error {
 			var err error
@@ -643,29 +686,83 @@ func (d *drain) publish() {
 		if len(evs) == 0 {
 			return
 		}
-		for _, e := range evs {
-			if e.Seq != d.next {
-				c.log.Error("the event log has a gap", "want", d.next, "got", e.Seq)
-				return
+		d.enc = d.enc[:0]
+		for i, e := range evs {
+			if e.Seq != d.next+uint64(i) {
+				c.log.Error("the event log has a gap", "want", d.next+uint64(i), "got", e.Seq)
+				if i == 0 {
+					return
+				}
+				evs = evs[:i]
+				break
 			}
 			b, err := json.Marshal(EventFrom(c.o.Site, e))
 			if err != nil {
 				c.log.Error("encode event", "seq", e.Seq, "err", err)
-				return
-			}
-			t := c.cli.Publish(c.topics.Events, 1, false, b)
-			select {
-			case <-t.Done():
-				if err := t.Error(); err != nil {
-					c.log.Warn("publish event", "seq", e.Seq, "err", err)
+				if i == 0 {
 					return
 				}
-			default:
+				evs = evs[:i]
+				break
 			}
-			c.m.published.Add(1)
-			d.next++
+			d.enc = append(d.enc, b)
+		}
+		more := d.next+uint64(len(evs)) <= d.last // the log goes on past this read
+		for i := 0; i < len(d.enc) && len(d.ends) < c.o.Window; {
+			k, size := cutBatch(d.enc[i:], c.o.MessageEvents, c.o.MessageBytes)
+			if i > 0 && i+k == len(d.enc) && more && k < c.o.MessageEvents {
+				break // a short tail: read again with what follows it
+			}
+			if !d.send(d.enc[i:i+k], size) {
+				return
+			}
+			i += k
 		}
 	}
+}
+
+// Bytes a batch adds around its events: {"events":[ and ]}.
+const batchOverhead = len(`{"events":[]}`)
+
+// cutBatch returns how many of the encoded events (at least one) make one
+// message of at most maxEvents events and maxBytes bytes, and its size.
+func cutBatch(enc [][]byte, maxEvents, maxBytes int) (k, size int) {
+	size = batchOverhead + len(enc[0])
+	k = 1
+	for k < len(enc) && k < maxEvents && size+1+len(enc[k]) <= maxBytes {
+		size += 1 + len(enc[k])
+		k++
+	}
+	return k, size
+}
+
+// send publishes one message of consecutive events from next. It reports
+// false when the client refused it at once (the connection is gone).
+func (d *drain) send(enc [][]byte, size int) bool {
+	c := d.c
+	b := make([]byte, 0, size)
+	b = append(b, `{"events":[`...)
+	for i, e := range enc {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, e...)
+	}
+	b = append(b, "]}"...)
+	t := c.cli.Publish(c.topics.Events, 1, false, b)
+	select {
+	case <-t.Done():
+		if err := t.Error(); err != nil {
+			c.log.Warn("publish events", "from", d.next, "count", len(enc), "err", err)
+			return false
+		}
+	default:
+	}
+	c.m.published.Add(uint64(len(enc)))
+	c.m.messages.Add(1)
+	d.next += uint64(len(enc))
+	d.ends = append(d.ends, d.next-1)
+	return true
 }
 
 // updateState recomputes the degraded modes and publishes up/state on a

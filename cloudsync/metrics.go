@@ -20,6 +20,7 @@ type metrics struct {
 	connected atomic.Int64
 	connects  atomic.Uint64
 	published atomic.Uint64
+	messages  atomic.Uint64
 	resent    atomic.Uint64
 	replays   atomic.Uint64
 	acked     atomic.Uint64
@@ -58,6 +59,7 @@ func (c *Client) WriteMetrics(w io.Writer) error {
 		{"lotgate_cloud_connected", "gauge", "1 while connected to the MQTT broker.", float64(m.connected.Load())},
 		{"lotgate_cloud_connects_total", "counter", "Connections (and reconnections) to the broker.", float64(m.connects.Load())},
 		{"lotgate_cloud_events_published_total", "counter", "Events published on up/events, resends included.", float64(m.published.Load())},
+		{"lotgate_cloud_messages_published_total", "counter", "Messages published on up/events (each carries one or more events), resends included.", float64(m.messages.Load())},
 		{"lotgate_cloud_events_resent_total", "counter", "Events sent again after a reconnect or a silent cloud.", float64(m.resent.Load())},
 		{"lotgate_cloud_replays_total", "counter", "Replay requests from the cloud.", float64(m.replays.Load())},
 		{"lotgate_cloud_acked_seq", "gauge", "The highest event seq the cloud acknowledged.", float64(m.acked.Load())},

@@ -3,6 +3,7 @@ package cloudsync
 import (
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
@@ -14,7 +15,7 @@ const TopicVersion = "lotgate/v1"
 
 // Topics are the MQTT topics of one site, all under lotgate/v1/{site}/.
 type Topics struct {
-	Events string // up/events: one event per message, QoS 1, JSON (Event)
+	Events string // up/events: events in seq order, one or more per message, QoS 1, JSON (Batch)
 	State  string // up/state: retained, JSON (State)
 	Ack    string // down/ack: the cloud acknowledges events up to a seq (Ack)
 	Replay string // down/replay: the cloud asks for events again from a seq (Replay)
@@ -75,6 +76,64 @@ func (e Event) Gateway() (gateway.Event, error) {
 		ge.Redacted = true
 	}
 	return ge, nil
+}
+
+// Batch is a message on up/events: one or more events with consecutive
+// seqs, in seq order, each exactly as Event. A single event is a batch of
+// one, so a consumer has one code path. The gateway only puts in a batch
+// what is already queued when it sends: a live event is never held back
+// to wait for company.
+type Batch struct {
+	Events []Event `json:"events"`
+}
+
+// DecodeBatch decodes a message on up/events and checks its shape: at
+// least one event, seqs consecutive and ascending.
+func DecodeBatch(payload []byte) ([]Event, error) {
+	var b Batch
+	if err := json.Unmarshal(payload, &b); err != nil {
+		return nil, fmt.Errorf("decode events: %w", err)
+	}
+	if err := checkSeqs(len(b.Events), func(i int) uint64 { return b.Events[i].Seq }); err != nil {
+		return nil, err
+	}
+	return b.Events, nil
+}
+
+// BatchSeqs is a batch read for its seqs only (a consumer that only
+// counts and acknowledges).
+type BatchSeqs struct {
+	Events []struct {
+		Seq uint64 `json:"seq"`
+	} `json:"events"`
+}
+
+// DecodeBatchSeqs decodes only the seqs of a message on up/events, with
+// the checks of DecodeBatch, and returns the first and the last.
+func DecodeBatchSeqs(payload []byte) (first, last uint64, err error) {
+	var b BatchSeqs
+	if err := json.Unmarshal(payload, &b); err != nil {
+		return 0, 0, fmt.Errorf("decode events: %w", err)
+	}
+	if err := checkSeqs(len(b.Events), func(i int) uint64 { return b.Events[i].Seq }); err != nil {
+		return 0, 0, err
+	}
+	return b.Events[0].Seq, b.Events[len(b.Events)-1].Seq, nil
+}
+
+func checkSeqs(n int, seq func(int) uint64) error {
+	if n == 0 {
+		return errors.New("decode events: no events in the message")
+	}
+	if seq(0) == 0 {
+		return errors.New("decode events: seq 0")
+	}
+	for i := 1; i < n; i++ {
+		if seq(i) != seq(i-1)+1 {
+			return fmt.Errorf("decode events: seq %d follows %d; want consecutive seqs", seq(i), seq(i-1))
+		}
+	}
+	return nil
 }
 
 // Ack is the cloud's acknowledgement on down/ack: every event up to and

@@ -45,7 +45,9 @@ type OperatorOptions struct {
 }
 
 // Operator is a simulated operator cloud: it consumes up/events with a
-// persistent session, checks that the sequence is gap-free and the hash
+// persistent session (each message a cloudsync.Batch of one or more
+// events), takes each event by its seq (a duplicate is counted and
+// changes nothing), checks that the sequence is gap-free and the hash
 // chain intact, acknowledges, and signs and sends messages. Tests use its
 // counters to prove that nothing was lost.
 type Operator struct {
@@ -54,19 +56,21 @@ type Operator struct {
 	topics cloudsync.Topics
 	cli    mqtt.Client
 
-	mu        sync.Mutex
-	contig    uint64 // every event up to contig was received
-	lastHash  []byte
-	pending   map[uint64]cloudsync.Event // received beyond contig
-	events    []cloudsync.Event          // contiguous, in order
-	dups      int                        // events received again
-	outOfOrd  int                        // events received before an earlier one
-	chainErrs []string
-	acked     uint64
-	acking    bool
-	reack     bool // ack again even if contig did not move
-	state     cloudsync.State
-	sent      int
+	mu         sync.Mutex
+	contig     uint64 // every event up to contig was received
+	lastHash   []byte
+	pending    map[uint64]cloudsync.Event // received beyond contig
+	events     []cloudsync.Event          // contiguous, in order
+	messages   int                        // up/events messages received
+	malformedN int                        // up/events messages that did not decode
+	dups       int                        // events received again
+	outOfOrd   int                        // events received before an earlier one
+	chainErrs  []string
+	acked      uint64
+	acking     bool
+	reack      bool // ack again even if contig did not move
+	state      cloudsync.State
+	sent       int
 
 	stop chan struct{}
 	wg   sync.WaitGroup
@@ -139,51 +143,57 @@ func (op *Operator) onMessage(_ mqtt.Client, m mqtt.Message) {
 	if m.Topic() != op.topics.Events {
 		return
 	}
-	var e cloudsync.Event
-	var err error
+	// One message carries one or more events with consecutive seqs
+	// (cloudsync.Batch); each is taken as if it came alone.
+	var evs []cloudsync.Event
 	if op.o.Light {
-		var s struct {
-			Seq uint64 `json:"seq"`
+		first, last, err := cloudsync.DecodeBatchSeqs(m.Payload())
+		if err != nil {
+			op.malformed(err)
+			return
 		}
-		err = json.Unmarshal(m.Payload(), &s)
-		e.Seq = s.Seq
+		evs = make([]cloudsync.Event, 0, last-first+1)
+		for s := first; s <= last; s++ {
+			evs = append(evs, cloudsync.Event{Seq: s})
+		}
 	} else {
-		err = json.Unmarshal(m.Payload(), &e)
-	}
-	if err != nil {
-		op.log.Warn("malformed event", "err", err)
-		return
+		var err error
+		if evs, err = cloudsync.DecodeBatch(m.Payload()); err != nil {
+			op.malformed(err)
+			return
+		}
 	}
 	var fresh []cloudsync.Event
 	op.mu.Lock()
-	if _, seen := op.pending[e.Seq]; seen || e.Seq <= op.contig {
-		// Answer a duplicate with an ack: the gateway resends when it
-		// thinks events were lost, and an ack tells it they were not.
-		op.dups++
-		op.reack = true
-		op.mu.Unlock()
-		return
-	}
-	if e.Seq != op.contig+1 {
-		op.outOfOrd++
-		op.pending[e.Seq] = e
-		op.mu.Unlock()
-		return
-	}
-	op.pending[e.Seq] = e
-	for {
-		n, ok := op.pending[op.contig+1]
-		if !ok {
-			break
-		}
-		delete(op.pending, n.Seq)
-		op.contig = n.Seq
-		if op.o.Light {
+	op.messages++
+	for _, e := range evs {
+		if _, seen := op.pending[e.Seq]; seen || e.Seq <= op.contig {
+			// Answer a duplicate with an ack: the gateway resends when it
+			// thinks events were lost, and an ack tells it they were not.
+			op.dups++
+			op.reack = true
 			continue
 		}
-		op.checkChain(n)
-		op.events = append(op.events, n)
-		fresh = append(fresh, n)
+		if e.Seq != op.contig+1 {
+			op.outOfOrd++
+			op.pending[e.Seq] = e
+			continue
+		}
+		op.pending[e.Seq] = e
+		for {
+			n, ok := op.pending[op.contig+1]
+			if !ok {
+				break
+			}
+			delete(op.pending, n.Seq)
+			op.contig = n.Seq
+			if op.o.Light {
+				continue
+			}
+			op.checkChain(n)
+			op.events = append(op.events, n)
+			fresh = append(fresh, n)
+		}
 	}
 	ackNow := op.acking && op.contig-op.acked >= uint64(op.o.AckEvery)
 	op.mu.Unlock()
@@ -195,6 +205,13 @@ func (op *Operator) onMessage(_ mqtt.Client, m mqtt.Message) {
 			op.o.OnEvent(e)
 		}
 	}
+}
+
+func (op *Operator) malformed(err error) {
+	op.log.Warn("malformed up/events message", "err", err)
+	op.mu.Lock()
+	op.malformedN++
+	op.mu.Unlock()
 }
 
 // checkChain verifies e against the previous event, as the cloud would.
@@ -331,6 +348,8 @@ func (op *Operator) Send(typ string, ttl time.Duration, body any) (string, error
 // Stats are what the operator received.
 type Stats struct {
 	Contig     uint64   // every event up to Contig arrived
+	Messages   int      // up/events messages received (each with one or more events)
+	Malformed  int      // up/events messages that did not decode
 	Pending    int      // events received beyond a gap
 	Duplicates int      // events received more than once
 	OutOfOrder int      // events received before an earlier one
@@ -343,7 +362,7 @@ type Stats struct {
 func (op *Operator) Stats() Stats {
 	op.mu.Lock()
 	defer op.mu.Unlock()
-	return Stats{Contig: op.contig, Pending: len(op.pending), Duplicates: op.dups, OutOfOrder: op.outOfOrd,
+	return Stats{Contig: op.contig, Messages: op.messages, Malformed: op.malformedN, Pending: len(op.pending), Duplicates: op.dups, OutOfOrder: op.outOfOrd,
 		ChainErrs: append([]string(nil), op.chainErrs...), Acked: op.acked, State: op.state}
 }
 
