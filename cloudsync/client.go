@@ -736,11 +736,8 @@ func cutBatch(enc [][]byte, maxEvents, maxBytes int) (k, size int) {
 	return k, size
 }
 
-// send publishes one message of consecutive events from next. It reports
-// false when the client refused it at once (the connection is gone).
-func (d *drain) send(enc [][]byte, size int) bool {
-	c := d.c
-	b := make([]byte, 0, size)
+// appendBatch appends the Batch of the encoded events to b.
+func appendBatch(b []byte, enc [][]byte) []byte {
 	b = append(b, `{"events":[`...)
 	for i, e := range enc {
 		if i > 0 {
@@ -748,8 +745,15 @@ func (d *drain) send(enc [][]byte, size int) bool {
 		}
 		b = append(b, e...)
 	}
-	b = append(b, "]}"...)
-	t := c.cli.Publish(c.topics.Events, 1, false, b)
+	return append(b, "]}"...)
+}
+
+// send publishes one message of consecutive events from next. It reports
+// false when the client refused it at once (the connection is gone).
+func (d *drain) send(enc [][]byte, size int) bool {
+	c := d.c
+	// A new slice per message: paho writes it after Publish returns.
+	t := c.cli.Publish(c.topics.Events, 1, false, appendBatch(make([]byte, 0, size), enc))
 	select {
 	case <-t.Done():
 		if err := t.Error(); err != nil {
