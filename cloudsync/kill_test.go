@@ -142,5 +142,6 @@ func TestGatewayKilledMidStream(t *testing.T) {
 	if len(s.ChainErrs) > 0 {
 		t.Errorf("chain errors at the cloud: %v", s.ChainErrs)
 	}
-	t.Logf("cloud received %d events (%d duplicates, %d out of order); %d messages applied once each", s.Contig, s.Duplicates, s.OutOfOrder, len(ids))
+	checkTakenOnce(t, op.Events(), s.Contig)
+	t.Logf("cloud received %d events in %d messages (%d duplicates, %d out of order); %d signed messages applied once each", s.Contig, s.Messages, s.Duplicates, s.OutOfOrder, len(ids))
 }

@@ -198,7 +198,8 @@ func conformance(t *testing.T, b broker) {
 	if _, bad, err := e.db.VerifyChain(e.ctx); bad != 0 || err != nil {
 		t.Errorf("VerifyChain: bad %d, %v", bad, err)
 	}
-	t.Logf("received %d events, %d duplicates, %d out of order", s.Contig, s.Duplicates, s.OutOfOrder)
+	checkTakenOnce(t, op.Events(), s.Contig)
+	t.Logf("received %d events in %d messages, %d duplicates, %d out of order", s.Contig, s.Messages, s.Duplicates, s.OutOfOrder)
 }
 
 // TestDrain100kIntoMosquitto reconnects a gateway with 100,000 queued
@@ -230,7 +231,9 @@ func TestDrain100kIntoMosquitto(t *testing.T) {
 	if len(s.ChainErrs) > 0 {
 		t.Errorf("chain errors: %v", s.ChainErrs[:min(5, len(s.ChainErrs))])
 	}
-	t.Logf("%d events in %v (%.0f events/s), %d duplicates", last, took.Round(time.Millisecond), float64(last)/took.Seconds(), s.Duplicates)
+	checkTakenOnce(t, op.Events(), last) // none lost, none taken twice
+	t.Logf("%d events in %v (%.0f events/s), in %d messages (%.0f messages/s), %d duplicates", last, took.Round(time.Millisecond),
+		float64(last)/took.Seconds(), s.Messages, float64(s.Messages)/took.Seconds(), s.Duplicates)
 }
 
 // TestAckStoredLazily: acks move the window at once (100 events pass a
