@@ -65,6 +65,7 @@ type Gateway struct {
 
 	devMu sync.Mutex
 	devLk map[string]*sync.Mutex // one lock per actuator: commands to one device are serialised
+	bg    sync.WaitGroup         // device follow-ups running in the background (inBackground)
 
 	receipts atomic.Pointer[Sync] // set by NewSync: receipts (LGR1:) scanned at a lane
 	health   healthBook           // the latest health of each device (health.go)
@@ -234,6 +235,7 @@ func (g *Gateway) Open(ctx context.Context) error {
 // Halt puts every actuator in its safe state, except that exits and doors
 // held open by an active fire alarm stay open. It records a stopping event.
 func (g *Gateway) Halt(ctx context.Context) error {
+	g.waitBackground(ctx)
 	g.mu.Lock()
 	fire := g.fire
 	fireLocks := map[string]bool{}
@@ -362,6 +364,39 @@ func (g *Gateway) withDevice(ctx context.Context, id string, cmd func(context.Co
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), g.actTO)
 	defer cancel()
 	return cmd(ctx)
+}
+
+// inBackground runs a device follow-up of a committed decision (a flap
+// lowered after a payment, the pay station told a session is settled, a
+// remote open) without holding up its caller: the cloud's downlink loop,
+// the pay station's poll, a console. The decision is already durable; a
+// slow or jammed device must not delay the next message or the next
+// payment. Commands to one device stay serialised (withDevice), and Halt
+// waits for what is running.
+func (g *Gateway) inBackground(ctx context.Context, f func(context.Context)) {
+	g.bg.Add(1)
+	go func() {
+		defer g.bg.Done()
+		f(context.WithoutCancel(ctx))
+	}()
+}
+
+// WaitActuations waits until the device follow-ups of decisions already
+// committed (flaps lowered and pay stations told after a payment, remote
+// opens) have finished, or until ctx is done. Each ends within the
+// actuator timeout. A console or a test uses it to report what the
+// devices did; Halt calls it first.
+func (g *Gateway) WaitActuations(ctx context.Context) { g.waitBackground(ctx) }
+
+// waitBackground waits for the device follow-ups running in the
+// background, or until ctx is done.
+func (g *Gateway) waitBackground(ctx context.Context) {
+	done := make(chan struct{})
+	go func() { g.bg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+	}
 }
 
 // actuate commands a device and records the command as an event, with the

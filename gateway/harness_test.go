@@ -433,6 +433,7 @@ func (h *harness) pay(in gateway.PaymentIn) gateway.PaymentResult {
 	if err != nil {
 		h.t.Fatalf("ApplyPayment(%+v): %v", in, err)
 	}
+	h.gw.WaitActuations(h.ctx) // the flap and the pay station move in the background
 	return r
 }
 

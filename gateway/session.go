@@ -389,15 +389,24 @@ func refersTo(s Session, ref string) bool {
 }
 
 // afterSettled lifts the exit restriction of a settled session.
+// The devices move in the background (inBackground): the payment is
+// already durable, and a jammed flap or a pay station that does not answer
+// must not hold up whoever delivered the payment.
 func (g *Gateway) afterSettled(ctx context.Context, s Session, method PaymentMethod) {
-	if method != PayCash && g.act.PayStation != nil && g.site.PayStation != nil {
-		_ = g.actuate(ctx, g.site.PayStation.Device, "settled "+payRef(s), func(ctx context.Context) error {
-			return g.act.PayStation.Settled(ctx, payRef(s))
-		})
+	tellPayStation := method != PayCash && g.act.PayStation != nil && g.site.PayStation != nil
+	if !tellPayStation && s.Space == "" {
+		return
 	}
-	if s.Space != "" {
-		g.releaseSpace(ctx, s.Space)
-	}
+	g.inBackground(ctx, func(ctx context.Context) {
+		if tellPayStation {
+			_ = g.actuate(ctx, g.site.PayStation.Device, "settled "+payRef(s), func(ctx context.Context) error {
+				return g.act.PayStation.Settled(ctx, payRef(s))
+			})
+		}
+		if s.Space != "" {
+			g.releaseSpace(ctx, s.Space)
+		}
+	})
 }
 
 // payRef is the reference the pay station knows a session by: the one it

@@ -557,3 +557,43 @@ func TestFeeExemptKey(t *testing.T) {
 	h.sensor("in-1-loop", true)
 	wantDecision(t, "payer re-entry", h.present("in-1", payer), false, gateway.ReasonPassback)
 }
+
+// TestJammedFlapDoesNotHoldUpPayment: a payment is durable before any
+// device moves, and the flap lowered after it moves in the background: a
+// flap that does not answer must not hold up whoever delivered the
+// payment (the cloud's downlink, the pay station's poll). Its failure is
+// still an event.
+func TestJammedFlapDoesNotHoldUpPayment(t *testing.T) {
+	h := newHarness(t)
+	sp := h.site.Spaces[0]
+	h.sensor(sp.Sensor, true)
+	h.advance(sp.RaiseAfter)
+	h.wantFlap("car parked", sp.Flap, true)
+	h.clock.Advance(time.Hour)
+	if err := h.sim.SetDelay(sp.Flap, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	mark := h.lastSeq()
+	r, err := h.gw.ApplyPayment(h.ctx, gateway.PaymentIn{ID: "ep-jam", Ref: "space:" + sp.ID, Method: gateway.PayEPayment, Amount: 450})
+	if err != nil || !r.Settled {
+		t.Fatalf("ApplyPayment: %+v, %v; want settled", r, err)
+	}
+	// Had ApplyPayment waited for the flap, the failed lower would
+	// already be an event: it is recorded when the call ends.
+	if got := h.eventsOf(gateway.EvActuation, mark); len(got) != 0 {
+		t.Fatalf("ApplyPayment returned after the flap's command ended (%v); want it to return at once", got)
+	}
+	h.gw.WaitActuations(h.ctx)
+	var lower map[string]any
+	for _, e := range h.eventsOf(gateway.EvActuation, mark) {
+		if d := eventData(t, e); d["device"] == sp.Flap && d["command"] == "lower" {
+			lower = d
+		}
+	}
+	if lower == nil || lower["error"] == nil {
+		t.Errorf("the jammed flap's lower: event %v; want one with its error", lower)
+	}
+	if v := h.session("space:" + sp.ID); v.Due.Amount != 0 {
+		t.Errorf("due after the payment: %d; want 0", v.Due.Amount)
+	}
+}

@@ -223,10 +223,15 @@ func (s *Sync) fastCommand(ctx context.Context, m keys.Message) *fastApply {
 			return out
 		},
 		after: func(ctx context.Context) error {
-			if err := move(ctx); err != nil {
-				s.log.Error("remote command failed after it was recorded", "id", m.ID, "command", b.Command, "err", err)
-				g.record(ctx, EvAlarm, map[string]any{"alarm": "remote_command_failed", "message_id": m.ID, "command": b.Command, "error": err.Error()})
-			}
+			// The command is committed; the device moves in the
+			// background so a slow barrier never holds up the next
+			// message (inBackground).
+			g.inBackground(ctx, func(ctx context.Context) {
+				if err := move(ctx); err != nil {
+					s.log.Error("remote command failed after it was recorded", "id", m.ID, "command", b.Command, "err", err)
+					g.record(ctx, EvAlarm, map[string]any{"alarm": "remote_command_failed", "message_id": m.ID, "command": b.Command, "error": err.Error()})
+				}
+			})
 			return nil
 		},
 	}

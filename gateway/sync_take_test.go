@@ -20,7 +20,11 @@ func (h *syncHarness) take(raw []byte) (gateway.Outcome, func() error, uint64) {
 	if act == nil {
 		return out, nil, commits
 	}
-	return out, func() error { return act(h.ctx) }, commits
+	return out, func() error {
+		err := act(h.ctx)
+		h.gw.WaitActuations(h.ctx) // the device moves in the background
+		return err
+	}, commits
 }
 
 // typesAfter lists the types of the events after seq.
