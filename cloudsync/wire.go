@@ -30,7 +30,7 @@ func TopicsFor(site string) Topics {
 		Msg: p + "down/msg", Down: p + "down/#"}
 }
 
-// Event is an event on up/events. Hashes are lowercase hex; data is the
+// Event is one event of a Batch on up/events. Hashes are lowercase hex; data is the
 // event's JSON as stored. The cloud deduplicates on seq and can verify
 // the chain with gateway.ChainHash (Event.Gateway, then HashValid). A
 // redacted event (the disk cap removed its data: gateway.EventType.Routine)
