@@ -15,6 +15,7 @@ const (
 	EvAccess          EventType = "access.decision"  // a key/credential decision (granted or denied, with reason)
 	EvEntry           EventType = "entry.decision"   // an entry lane decision
 	EvExit            EventType = "exit.decision"    // an exit lane decision
+	EvExitUnverified  EventType = "exit.unverified"  // a vehicle left through an exit held open by the fire alarm, with no decision
 	EvSessionOpened   EventType = "session.opened"   //
 	EvSessionClosed   EventType = "session.closed"   //
 	EvSessionReopened EventType = "session.reopened" // an allowed exit whose car never passed

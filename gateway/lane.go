@@ -23,6 +23,13 @@ type laneState struct {
 	// fireRetry: the fire alarm's raise failed; Tick commands it again
 	// while the alarm lasts.
 	fireRetry bool
+	// fireOpened: the fire alarm raised the barrier and it has not been
+	// lowered since (a car may still leave through it after the alarm
+	// cleared).
+	fireOpened bool
+	// decided: a decision or an override raised the barrier for the
+	// next car (cleared when a car passes).
+	decided bool
 }
 
 // Scanned handles text read by a scanner: a key, a ticket or a local-list
@@ -480,8 +487,17 @@ func (g *Gateway) unissue(ctx context.Context, l *Lane, d Decision) (Decision, s
 // raise commands a lane's barrier up. The error is recorded as an event;
 // callers other than the fire alarm need not look at it.
 func (g *Gateway) raise(ctx context.Context, ls *laneState) error {
+	return g.raiseBarrier(ctx, ls, true)
+}
+
+// raiseBarrier raises a lane's barrier; decided says a decision or an
+// override is behind it (false: the fire alarm).
+func (g *Gateway) raiseBarrier(ctx context.Context, ls *laneState, decided bool) error {
 	g.mu.Lock()
 	ls.up, ls.raisedAt, ls.carSeen = true, g.clock.Now(), ls.occupied
+	if decided {
+		ls.decided = true
+	}
 	g.mu.Unlock()
 	b := g.act.Barriers[ls.lane.Barrier]
 	var cmd func(context.Context) error
@@ -512,7 +528,7 @@ func (g *Gateway) lowerIfSafe(ctx context.Context, ls *laneState, why func(*lane
 			return nil
 		}
 		g.mu.Lock()
-		ls.up, ls.unknown = false, false
+		ls.up, ls.unknown, ls.fireOpened, ls.decided = false, false, false, false
 		g.mu.Unlock()
 		lowered = true
 		return b.Lower(ctx)
@@ -536,13 +552,17 @@ func carPassed(ls *laneState) bool { return ls.carSeen }
 func (g *Gateway) loopChanged(ctx context.Context, ls *laneState, occupied bool) {
 	g.mu.Lock()
 	ls.occupied = occupied
-	passed := false
+	passed, unverified := false, false
 	if occupied && ls.up {
 		ls.carSeen = true
 	}
 	if !occupied && ls.up && ls.carSeen {
 		passed = true
-		ls.pending = nil // the exit happened
+		// A vehicle through an exit the fire alarm holds open, with no
+		// decision behind it: nobody knows whose session it was, so
+		// the operator must hear of it (UnverifiedExits).
+		unverified = !ls.decided && ls.lane.Direction == Exit && ls.fireOpened
+		ls.pending, ls.decided = nil, false // the exit happened
 	}
 	settle := !occupied && ls.unknown && !ls.up
 	if settle {
@@ -551,6 +571,9 @@ func (g *Gateway) loopChanged(ctx context.Context, ls *laneState, occupied bool)
 		ls.up = true
 	}
 	g.mu.Unlock()
+	if unverified {
+		g.record(ctx, EvExitUnverified, map[string]any{"lane": ls.lane.ID, "cause": "fire_alarm"})
+	}
 	switch {
 	case passed:
 		g.lowerIfSafe(ctx, ls, carPassed)

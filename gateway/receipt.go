@@ -3,7 +3,6 @@ package gateway
 import (
 	"context"
 	"fmt"
-	"time"
 
 	"github.com/lotgate/lotgate/gateway/keys"
 )
@@ -131,44 +130,4 @@ func (s *Sync) paymentSession(ctx context.Context, messageID string) (string, er
 		return nil
 	})
 	return id, err
-}
-
-// UnpaidExit is an exit let through without full payment (an attendant
-// or remote override, a passback reset, a fire alarm…).
-type UnpaidExit struct {
-	SessionID  string    `json:"session_id"`
-	Credential string    `json:"credential"`
-	EntryAt    time.Time `json:"entry_at"`
-	ExitAt     time.Time `json:"exit_at"`
-	Fee        int64     `json:"fee"`    // what the stay cost at exit
-	Paid       int64     `json:"paid"`   // what was paid
-	Unpaid     int64     `json:"unpaid"` // what was let through unpaid
-	Currency   string    `json:"currency"`
-}
-
-// UnpaidExits lists the exits let through unpaid with an exit time in
-// [from, to) (zero bounds are open), for the operator's report.
-func (g *Gateway) UnpaidExits(ctx context.Context, from, to time.Time) ([]UnpaidExit, error) {
-	var out []UnpaidExit
-	err := g.store.View(ctx, func(tx Tx) error {
-		ss, err := tx.OverriddenSessions(from, to)
-		if err != nil {
-			return err
-		}
-		for _, s := range ss {
-			full := s
-			full.Overridden = false
-			d, err := g.due(tx, full, s.ExitAt)
-			if err != nil {
-				return err
-			}
-			out = append(out, UnpaidExit{SessionID: s.ID, Credential: s.Credential, EntryAt: s.EntryAt, ExitAt: s.ExitAt,
-				Fee: d.Fee, Paid: s.Paid, Unpaid: d.Amount, Currency: d.Currency})
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("unpaid exits report: %w", err)
-	}
-	return out, nil
 }

@@ -2,6 +2,7 @@ package gateway_test
 
 import (
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -143,6 +144,23 @@ func TestFireAlarm(t *testing.T) {
 	h.wantBarrier("car left out-2", "out-2-barrier", false)
 	if n := len(h.eventsOf(gateway.EvFireAlarm, before)); n != 2 {
 		t.Errorf("fire_alarm events: %d; want 2 (raised, cleared)", n)
+	}
+	// Two cars left with no decision behind them (out-1 during the
+	// alarm, out-2 as it cleared); the one with a key at out-2 did not
+	// count. The operator's report lists both.
+	var lanes []string
+	for _, e := range h.eventsOf(gateway.EvExitUnverified, before) {
+		lanes = append(lanes, eventData(t, e)["lane"].(string))
+	}
+	if strings.Join(lanes, ",") != "out-1,out-2" {
+		t.Errorf("exit.unverified events at lanes %v; want [out-1 out-2]", lanes)
+	}
+	rep, err := h.gw.UnverifiedExits(h.ctx, time.Time{}, time.Time{})
+	if err != nil || len(rep) != 2 || rep[0].Lane != "out-1" || rep[1].Lane != "out-2" || rep[0].Cause != "fire_alarm" {
+		t.Errorf("UnverifiedExits: %+v, %v; want out-1 and out-2, cause fire_alarm", rep, err)
+	}
+	if rep, err := h.gw.UnverifiedExits(h.ctx, h.now().Add(time.Second), time.Time{}); err != nil || len(rep) != 0 {
+		t.Errorf("UnverifiedExits from after the alarm: %+v, %v; want none", rep, err)
 	}
 	// Flaps work again.
 	h.advance(h.site.Spaces[2].RaiseAfter)

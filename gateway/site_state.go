@@ -416,6 +416,9 @@ func (g *Gateway) fireAlarm(ctx context.Context, active bool) {
 		for _, id := range fa.Opens {
 			if ls, ok := g.lanes[id]; ok {
 				lanes = append(lanes, ls)
+				if active {
+					ls.fireOpened = true
+				}
 			}
 		}
 		for _, id := range fa.Doors {
@@ -461,7 +464,7 @@ func (g *Gateway) fireAlarm(ctx context.Context, active bool) {
 	}
 	for _, ls := range lanes {
 		if active {
-			do(func() { retry(&ls.fireRetry, g.raise(ctx, ls)) })
+			do(func() { retry(&ls.fireRetry, g.raiseBarrier(ctx, ls, false)) })
 		} else {
 			do(func() { g.lowerIfSafe(ctx, ls, nil) })
 		}

@@ -46,8 +46,10 @@ func exampleSite(tb testing.TB, edits ...[2]string) string {
 		tb.Fatal(err)
 	}
 	text := string(src)
-	// The demo cloud listens on free ports, so tests run beside `make run`.
-	edits = append(edits, [2]string{"mode: demo", "mode: demo\n  demo: {broker_listen: \"127.0.0.1:0\", checkout_listen: \"127.0.0.1:0\"}\n "})
+	// The demo cloud and the web server listen on free ports, so tests
+	// run beside `make run`.
+	edits = append(edits, [2]string{"mode: demo", "mode: demo\n  demo: {broker_listen: \"127.0.0.1:0\", checkout_listen: \"127.0.0.1:0\"}\n "},
+		[2]string{`listen: "127.0.0.1:8080"`, `listen: "127.0.0.1:0"`})
 	for _, e := range edits {
 		if !strings.Contains(text, e[0]) {
 			tb.Fatalf("example site has no %q to replace", e[0])
@@ -250,5 +252,10 @@ func TestEndToEnd(t *testing.T) {
 	err = run(context.Background(), []string{"report", "unpaid", "--config", cfg}, func(string) string { return "" }, nil, &stdout, io.Discard)
 	if err != nil || !regexp.MustCompile(`ticket:\w+ .* unpaid (1\.50|1\.00) EUR\n1 exits let through unpaid`).MatchString(stdout.String()) {
 		t.Fatalf("report unpaid: err %v, output %q", err, stdout.String())
+	}
+	// The car that left through out-1 while the fire alarm held it open
+	// had no decision behind it: the report says so.
+	if !regexp.MustCompile(`unverified exit at out-1 [-0-9: ]+ \(fire_alarm\): event \d+\n1 vehicles left through exits held open by the fire alarm`).MatchString(stdout.String()) {
+		t.Errorf("report unpaid: output %q; want the unverified exit at out-1", stdout.String())
 	}
 }

@@ -251,13 +251,23 @@ func cmdReport(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
+	unverified, err := gw.UnverifiedExits(ctx, from, to)
+	if err != nil {
+		return err
+	}
 	if *asJSON {
 		if rows == nil {
 			rows = []gateway.UnpaidExit{}
 		}
+		if unverified == nil {
+			unverified = []gateway.UnverifiedExit{}
+		}
 		enc := json.NewEncoder(e.stdout)
 		enc.SetIndent("", "  ")
-		return enc.Encode(rows)
+		return enc.Encode(struct {
+			Unpaid     []gateway.UnpaidExit     `json:"unpaid"`
+			Unverified []gateway.UnverifiedExit `json:"unverified"`
+		}{rows, unverified})
 	}
 	var total int64
 	for _, r := range rows {
@@ -267,5 +277,13 @@ func cmdReport(ctx context.Context, e *env, args []string) error {
 			money(r.Fee), money(r.Paid), money(r.Unpaid), r.Currency)
 	}
 	fmt.Fprintf(e.stdout, "%d exits let through unpaid, %s in all\n", len(rows), money(total))
+	for _, u := range unverified {
+		fmt.Fprintf(e.stdout, "unverified exit at %s %s (%s): event %d\n", u.Lane,
+			u.At.In(f.Site.Location).Format("2006-01-02 15:04:05"), u.Cause, u.Seq)
+	}
+	if len(unverified) > 0 {
+		fmt.Fprintf(e.stdout, "%d vehicles left through exits held open by the fire alarm with no decision; "+
+			"their sessions stay open until an attendant closes them (override <lane> <ref> <reason>)\n", len(unverified))
+	}
 	return nil
 }
