@@ -71,9 +71,10 @@ func cmdRun(ctx context.Context, e *env, args []string) error {
 			log.Error("close device drivers", "err", err)
 		}
 	}()
+	webrt := newWebRuntime(log) // its hub observes the gateway's events
 	gw, err := gateway.New(gateway.Options{
 		Site: f.Site, Store: db, Actuators: mergeActuators(devices.Actuators(), real.actuators()), Clock: funcClock(e.now),
-		Logger: log, ActuatorTimeout: f.Site.Policy.ActuatorTimeout,
+		Logger: log, ActuatorTimeout: f.Site.Policy.ActuatorTimeout, Observers: webrt.observers(),
 	})
 	if err != nil {
 		return err
@@ -87,6 +88,9 @@ func cmdRun(ctx context.Context, e *env, args []string) error {
 	cloud, err := startCloudRuntime(ctx, f, gw, db, log, e.getenv)
 	if err != nil {
 		return err
+	}
+	if err := webrt.start(ctx, f, gw, db, cloud, e.now); err != nil {
+		return errors.Join(fmt.Errorf("start the web server: %w", err), cloud.stop(ctx))
 	}
 	log.Info("lotgate running", "version", version, "store", f.Store.Path, "lanes", len(f.Site.Lanes),
 		"spaces", len(f.Site.Spaces), "devices", len(f.Site.Devices))
@@ -111,6 +115,7 @@ func cmdRun(ctx context.Context, e *env, args []string) error {
 	<-done
 	sctx, scancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownTimeout)
 	defer scancel()
+	webrt.stop(sctx) // no more receipts; the watches are told goodbye
 	// The cloud side stops first (a final outbox flush), then the
 	// actuators go to their safe state, and the store closes last.
 	if err := cloud.stop(sctx); err != nil {
