@@ -62,8 +62,8 @@ type Options struct {
 	// messages. Keep it well under that queue (mosquitto's
 	// max_queued_messages defaults to 1000): after days offline the
 	// gateway then never floods the broker. A message holds up to
-	// MessageEvents events, so the broker holds at most Window ×
-	// MessageBytes bytes of this gateway's events.
+	// MessageEvents events and MessageBytes bytes, so the broker holds
+	// about Window × MessageBytes bytes of this gateway's events at most.
 	Window int
 	// MessageEvents is the most events one up/events message carries
 	// (default 64); MessageBytes the most bytes of its payload (default

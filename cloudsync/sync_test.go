@@ -217,7 +217,7 @@ func TestDrain100kIntoMosquitto(t *testing.T) {
 	op := e.operator(m.url())
 	op.Close() // the cloud's session stays on the broker, its queue capped at 1000
 	start := time.Now()
-	e.client(m.url(), func(o *cloudsync.Options) { o.Window = 500 })
+	c := e.client(m.url(), func(o *cloudsync.Options) { o.Window = 500 })
 	time.Sleep(300 * time.Millisecond) // the gateway fills its window while the cloud is away
 	op = e.operator(m.url())
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Second)
@@ -232,6 +232,11 @@ func TestDrain100kIntoMosquitto(t *testing.T) {
 		t.Errorf("chain errors: %v", s.ChainErrs[:min(5, len(s.ChainErrs))])
 	}
 	checkTakenOnce(t, op.Events(), last) // none lost, none taken twice
+	for _, l := range strings.Split(metricsText(t, c), "\n") {
+		if strings.HasPrefix(l, "lotgate_cloud_events_resent_total") || strings.HasPrefix(l, "lotgate_cloud_connects_total") {
+			t.Log(l)
+		}
+	}
 	t.Logf("%d events in %v (%.0f events/s), in %d messages (%.0f messages/s), %d duplicates", last, took.Round(time.Millisecond),
 		float64(last)/took.Seconds(), s.Messages, float64(s.Messages)/took.Seconds(), s.Duplicates)
 }
