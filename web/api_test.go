@@ -110,6 +110,8 @@ func TestPostReceipt(t *testing.T) {
 		{"not base45", "text/plain", "LGR1:!!!!", 200, "refused", "malformed", false},
 		{"not a receipt", "text/plain", ticket, 400, "", "not_a_receipt", false},
 		{"empty", "text/plain", "  \n", 400, "", "malformed_body", false},
+		{"a form without a receipt", "application/x-www-form-urlencoded", "hello", 400, "", "not_a_receipt", false},
+		{"a form with an empty receipt", "application/x-www-form-urlencoded", "receipt=&x=1", 400, "", "malformed_body", false},
 		{"bad JSON", "application/json", `{"receipt": `, 400, "", "malformed_body", false},
 		{"unknown JSON field", "application/json", `{"receipt": "` + paid + `", "tip": 1}`, 400, "", "malformed_body", false},
 		{"two JSON objects", "application/json", `{"receipt": "` + paid + `"} {}`, 400, "", "malformed_body", false},

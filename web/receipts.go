@@ -101,7 +101,7 @@ type bodyProblem struct {
 // readReceipt reads a receipt text from a request body: text/plain (or no
 // Content-Type) is the text itself; application/json is {"receipt":
 // "..."}; application/x-www-form-urlencoded is the field receipt, or the
-// raw body when it is the text itself (curl --data sends a file so).
+// raw body when it has no such field (curl --data sends a file so).
 func readReceipt(r *http.Request) (string, *bodyProblem) {
 	mt := "text/plain"
 	if ct := r.Header.Get("Content-Type"); ct != "" {
@@ -142,11 +142,12 @@ func readReceipt(r *http.Request) (string, *bodyProblem) {
 			text = string(raw)
 			break
 		}
-		v, err := url.ParseQuery(string(raw))
-		if err != nil {
-			return "", &bodyProblem{http.StatusBadRequest, codeMalformedBody, "unreadable form: " + err.Error()}
+		// No receipt field: the body itself, which then says why it is
+		// not a receipt.
+		text = string(raw)
+		if v, err := url.ParseQuery(string(raw)); err == nil && v.Has("receipt") {
+			text = v.Get("receipt")
 		}
-		text = v.Get("receipt")
 	default:
 		text = string(raw)
 	}

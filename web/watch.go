@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"encoding/json"
 	"log/slog"
 	"net/http"
@@ -228,8 +229,7 @@ func (s *Server) watch(w http.ResponseWriter, r *http.Request) {
 		case e := <-sub.Events():
 			v, err := s.view(r.Context(), id)
 			if err != nil {
-				log.Error("watch: look up session", "err", err)
-				s.goodbye(conn, websocket.CloseInternalServerErr, codeInternal, internalMessageText)
+				s.lookupFailed(r.Context(), conn, log, err)
 				return
 			}
 			if ended() {
@@ -242,8 +242,7 @@ func (s *Server) watch(w http.ResponseWriter, r *http.Request) {
 		case <-refresh.C:
 			v, err := s.view(r.Context(), id)
 			if err != nil {
-				log.Error("watch: look up session", "err", err)
-				s.goodbye(conn, websocket.CloseInternalServerErr, codeInternal, internalMessageText)
+				s.lookupFailed(r.Context(), conn, log, err)
 				return
 			}
 			if sameDue(v.Due, last) {
@@ -259,6 +258,17 @@ func (s *Server) watch(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	}
+}
+
+// lookupFailed closes a watch whose session could not be read: an
+// internal error, unless the server is going away.
+func (s *Server) lookupFailed(ctx context.Context, conn *websocket.Conn, log *slog.Logger, err error) {
+	if ctx.Err() != nil {
+		s.goodbye(conn, websocket.CloseGoingAway, DropShutdown, "the gateway is shutting down")
+		return
+	}
+	log.Error("watch: look up session", "err", err)
+	s.goodbye(conn, websocket.CloseInternalServerErr, codeInternal, internalMessageText)
 }
 
 // dropped tells a watch the hub dropped it, and why.
