@@ -64,7 +64,7 @@ func result(out gateway.Outcome) receiptResult {
 	}
 	switch out.State {
 	case gateway.InboxApplied:
-		res.Outcome = outcomeApplied
+		res.Outcome, res.Message = outcomeApplied, "the payment was applied"
 		if out.Duplicate {
 			res.Outcome = outcomeDuplicate
 			res.Message = "this payment was already applied"
