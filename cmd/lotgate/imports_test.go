@@ -100,6 +100,8 @@ var importRules = []importRule{
 		why: "only cloudsync imports paho and mochi"},
 	{pkgs: "...", except: []string{"gateway/sqlite"}, notImport: []string{"github.com/mattn/go-sqlite3"},
 		why: "only gateway/sqlite imports go-sqlite3"},
+	{pkgs: "...", except: []string{"web/..."}, notImport: []string{"github.com/gorilla/websocket"},
+		why: "only web imports gorilla/websocket (paho uses it for ws:// brokers, inside cloudsync's dependency)"},
 }
 
 // listedPackage is what go list says of a package of the module.
