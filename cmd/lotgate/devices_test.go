@@ -12,6 +12,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -558,5 +559,25 @@ func TestUnconfirmedActuationEvent(t *testing.T) {
 	}
 	if e, _ := lowered["error"].(string); !strings.Contains(e, "down did not read 1 within 300ms (down reads 0)") || !strings.Contains(e, gateway.ErrUnconfirmed.Error()) {
 		t.Errorf("lower of a jammed flap: error %q; want what the sensor read and %q", e, gateway.ErrUnconfirmed)
+	}
+}
+
+// countObserver counts the events it is given.
+type countObserver struct{ n atomic.Int64 }
+
+func (c *countObserver) EventCommitted(gateway.Event) { c.n.Add(1) }
+
+// TestObserverRelay: an observer added after the gateway was made gets
+// every event committed from then on, and none before.
+func TestObserverRelay(t *testing.T) {
+	r := &observerRelay{}
+	r.EventCommitted(gateway.Event{Seq: 1}) // nobody yet: dropped, no panic
+	a, b := &countObserver{}, &countObserver{}
+	r.Add(a)
+	r.EventCommitted(gateway.Event{Seq: 2})
+	r.Add(b)
+	r.EventCommitted(gateway.Event{Seq: 3})
+	if a.n.Load() != 2 || b.n.Load() != 1 {
+		t.Errorf("events seen: a %d, b %d; want 2 and 1", a.n.Load(), b.n.Load())
 	}
 }

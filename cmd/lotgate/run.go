@@ -72,9 +72,10 @@ func cmdRun(ctx context.Context, e *env, args []string) error {
 		}
 	}()
 	webrt := newWebRuntime(log) // its hub observes the gateway's events
+	late := &observerRelay{}    // cloud sync, made after the gateway
 	gw, err := gateway.New(gateway.Options{
 		Site: f.Site, Store: db, Actuators: mergeActuators(devices.Actuators(), real.actuators()), Clock: funcClock(e.now),
-		Logger: log, ActuatorTimeout: f.Site.Policy.ActuatorTimeout, Observers: webrt.observers(),
+		Logger: log, ActuatorTimeout: f.Site.Policy.ActuatorTimeout, Observers: append(webrt.observers(), late),
 	})
 	if err != nil {
 		return err
@@ -88,6 +89,9 @@ func cmdRun(ctx context.Context, e *env, args []string) error {
 	cloud, err := startCloudRuntime(ctx, f, gw, db, log, e.getenv)
 	if err != nil {
 		return err
+	}
+	if cloud.Client != nil {
+		late.Add(cloud.Client) // a new event wakes the outbox drain
 	}
 	if err := webrt.start(ctx, f, gw, db, cloud, e.now); err != nil {
 		return errors.Join(fmt.Errorf("start the web server: %w", err), cloud.stop(ctx))

@@ -459,3 +459,28 @@ func (d *realDrivers) simOf(id string) (*modbus.Simulator, *config.ModbusConfig,
 	}
 	return sim, mc, nil
 }
+
+// observerRelay passes the gateway's committed events to observers that
+// can only be made after the gateway (cloud sync's client needs the
+// gateway's Sync): a new event wakes the outbox drain at once instead of
+// at its next poll.
+type observerRelay struct {
+	mu  sync.RWMutex
+	obs []gateway.Observer
+}
+
+// Add makes o receive every event committed from now on.
+func (r *observerRelay) Add(o gateway.Observer) {
+	r.mu.Lock()
+	r.obs = append(r.obs, o)
+	r.mu.Unlock()
+}
+
+// EventCommitted implements gateway.Observer.
+func (r *observerRelay) EventCommitted(e gateway.Event) {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	for _, o := range r.obs {
+		o.EventCommitted(e)
+	}
+}
