@@ -209,52 +209,11 @@ func VerifyMessage(data []byte, lookup func(kid string) (ed25519.PublicKey, bool
 	if len(data) > MaxMessageLen {
 		return Message{}, "", fmt.Errorf("verify message: %w: %d bytes, more than %d", ErrMalformed, len(data), MaxMessageLen)
 	}
-	var msg cose.Sign1Message
-	if err := msg.UnmarshalCBOR(data); err != nil {
-		return Message{}, "", fmt.Errorf("verify message: %w: not a tagged COSE_Sign1: %v", ErrMalformed, err)
-	}
-	if msg.Payload == nil {
-		return Message{}, "", fmt.Errorf("verify message: %w: detached payload", ErrMalformed)
-	}
-	if len(msg.Headers.RawUnprotected) != 1 || msg.Headers.RawUnprotected[0] != cborEmptyMap {
-		return Message{}, "", fmt.Errorf("verify message: %w: unprotected header is not empty", ErrMalformed)
-	}
-	if _, ok := msg.Headers.Protected[cose.HeaderLabelCritical]; ok {
-		return Message{}, "", fmt.Errorf("verify message: %w: crit header not supported", ErrMalformed)
-	}
-	if ct, _ := msg.Headers.Protected[cose.HeaderLabelContentType].(string); ct != MessageContentType {
-		return Message{}, "", fmt.Errorf("verify message: %w: content type is not %q (a key is not a message)", ErrMalformed, MessageContentType)
-	}
-	alg, err := msg.Headers.Protected.Algorithm()
+	payload, kid, err := openSign1(data, MessageContentType, lookup)
 	if err != nil {
-		return Message{}, "", fmt.Errorf("verify message: %w: algorithm: %v", ErrBadSignature, err)
+		return Message{}, kid, fmt.Errorf("verify message: %w", err)
 	}
-	if alg != cose.AlgorithmEdDSA {
-		return Message{}, "", fmt.Errorf("verify message: %w: algorithm %v not accepted (want EdDSA)", ErrBadSignature, alg)
-	}
-	kidb, _ := msg.Headers.Protected[cose.HeaderLabelKeyID].([]byte)
-	if len(kidb) == 0 {
-		return Message{}, "", fmt.Errorf("verify message: %w: no kid in the protected header", ErrUnknownKID)
-	}
-	kid := string(kidb)
-	if err := checkKID(kid); err != nil {
-		return Message{}, "", fmt.Errorf("verify message: %w: %v", ErrUnknownKID, err)
-	}
-	pub, ok := lookup(kid)
-	if !ok {
-		return Message{}, kid, fmt.Errorf("verify message: %w %q", ErrUnknownKID, kid)
-	}
-	if len(pub) != ed25519.PublicKeySize {
-		return Message{}, kid, fmt.Errorf("verify message: %w: trusted key %q is not an Ed25519 public key", ErrUnknownKID, kid)
-	}
-	verifier, err := cose.NewVerifier(cose.AlgorithmEdDSA, pub)
-	if err != nil {
-		return Message{}, kid, fmt.Errorf("verify message: operator key %q: %w", kid, err)
-	}
-	if err := msg.Verify(nil, verifier); err != nil {
-		return Message{}, kid, fmt.Errorf("verify message: %w (kid %q): %v", ErrBadSignature, kid, err)
-	}
-	m, err := decodeMessage(msg.Payload)
+	m, err := decodeMessage(payload)
 	if err != nil {
 		return Message{}, kid, fmt.Errorf("verify message: %w: %v", ErrMalformed, err)
 	}

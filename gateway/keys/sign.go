@@ -70,51 +70,11 @@ func Verify(data []byte, lookup func(kid string) (ed25519.PublicKey, bool)) (Cla
 	if len(data) > MaxKeyLen {
 		return Claims{}, fmt.Errorf("verify key: %w: %d bytes, more than %d", ErrMalformed, len(data), MaxKeyLen)
 	}
-	var msg cose.Sign1Message
-	if err := msg.UnmarshalCBOR(data); err != nil {
-		return Claims{}, fmt.Errorf("verify key: %w: not a tagged COSE_Sign1: %v", ErrMalformed, err)
-	}
-	if msg.Payload == nil {
-		return Claims{}, fmt.Errorf("verify key: %w: detached payload", ErrMalformed)
-	}
-	// The unprotected header is not signed: refusing anything in it keeps
-	// one encoding per key.
-	if len(msg.Headers.RawUnprotected) != 1 || msg.Headers.RawUnprotected[0] != cborEmptyMap {
-		return Claims{}, fmt.Errorf("verify key: %w: unprotected header is not empty", ErrMalformed)
-	}
-	if _, ok := msg.Headers.Protected[cose.HeaderLabelCritical]; ok {
-		return Claims{}, fmt.Errorf("verify key: %w: crit header not supported", ErrMalformed)
-	}
-	alg, err := msg.Headers.Protected.Algorithm()
+	payload, _, err := openSign1(data, "", lookup)
 	if err != nil {
-		return Claims{}, fmt.Errorf("verify key: %w: algorithm: %v", ErrBadSignature, err)
+		return Claims{}, fmt.Errorf("verify key: %w", err)
 	}
-	if alg != cose.AlgorithmEdDSA {
-		return Claims{}, fmt.Errorf("verify key: %w: algorithm %v not accepted (want EdDSA)", ErrBadSignature, alg)
-	}
-	kidb, _ := msg.Headers.Protected[cose.HeaderLabelKeyID].([]byte)
-	if len(kidb) == 0 {
-		return Claims{}, fmt.Errorf("verify key: %w: no kid in the protected header", ErrUnknownKID)
-	}
-	kid := string(kidb)
-	if err := checkKID(kid); err != nil {
-		return Claims{}, fmt.Errorf("verify key: %w: %v", ErrUnknownKID, err)
-	}
-	pub, ok := lookup(kid)
-	if !ok {
-		return Claims{}, fmt.Errorf("verify key: %w %q", ErrUnknownKID, kid)
-	}
-	if len(pub) != ed25519.PublicKeySize {
-		return Claims{}, fmt.Errorf("verify key: %w: trusted key %q has %d bytes, not an Ed25519 public key", ErrUnknownKID, kid, len(pub))
-	}
-	verifier, err := cose.NewVerifier(cose.AlgorithmEdDSA, pub)
-	if err != nil {
-		return Claims{}, fmt.Errorf("verify key: operator key %q: %w", kid, err)
-	}
-	if err := msg.Verify(nil, verifier); err != nil {
-		return Claims{}, fmt.Errorf("verify key: %w (kid %q): %v", ErrBadSignature, kid, err)
-	}
-	c, err := decodeClaims(msg.Payload)
+	c, err := decodeClaims(payload)
 	if err != nil {
 		return Claims{}, fmt.Errorf("verify key: %w: %v", ErrMalformed, err)
 	}
