@@ -45,12 +45,40 @@ func (g *Gateway) CheckKey(ctx context.Context, req AccessRequest) (Decision, er
 		return d, nil
 	}
 	pres := g.resolvePIN(ctx, v.claims, req, g.check.checkPresence(v.claims, req), now)
+	st, revoked, err := g.keyStatus(ctx, v.claims.KeyID)
+	if err != nil {
+		return Decision{}, err
+	}
+	return g.judgeKeyState(v, st, revoked, req, pres, now), nil
+}
+
+// KeyStatusReader is a Store that also answers a key's committed state and
+// whether it is revoked outside any transaction, faster than a View
+// (gateway/sqlite keeps both tables in memory). The answer must be exactly
+// what Tx.KeyState and Tx.Revoked would read in a View started during the
+// call: never a state the store no longer holds. Decisions that write (a
+// use counted) still read inside their Update.
+type KeyStatusReader interface {
+	KeyStatus(ctx context.Context, keyID string) (state KeyState, revoked bool, err error)
+}
+
+// keyStatus reads a key's state and revocation for a decision that writes
+// nothing: through KeyStatusReader when the store has it, else in a View.
+func (g *Gateway) keyStatus(ctx context.Context, keyID string) (KeyState, bool, error) {
+	if ks, ok := g.store.(KeyStatusReader); ok {
+		return ks.KeyStatus(ctx, keyID)
+	}
+	var st KeyState
+	var revoked bool
 	err := g.store.View(ctx, func(tx Tx) error {
 		var err error
-		d, _, err = g.keyStateChecks(tx, v, req, pres, now)
+		if st, err = tx.KeyState(keyID); err != nil {
+			return err
+		}
+		revoked, err = tx.Revoked(keyID)
 		return err
 	})
-	return d, err
+	return st, revoked, err
 }
 
 // Authorize decides a key presentation for a resource that is not a lane
@@ -207,12 +235,7 @@ func (g *Gateway) resolvePIN(ctx context.Context, c keys.Claims, req AccessReque
 	if pres != presencePINPending {
 		return pres
 	}
-	var st KeyState
-	if err := g.store.View(ctx, func(tx Tx) error {
-		var err error
-		st, err = tx.KeyState(c.KeyID)
-		return err
-	}); err == nil && now.Before(st.PINLockedUntil) {
+	if st, _, err := g.keyStatus(ctx, c.KeyID); err == nil && now.Before(st.PINLockedUntil) {
 		return presenceNeedPIN // keyStateChecks refuses it as pin_locked, unhashed
 	}
 	select {
@@ -265,19 +288,25 @@ func (g *Gateway) recordDenial(ctx context.Context, data accessData, keyID strin
 // anti-passback, PIN lockout and the presence outcome. It returns the key's
 // state for the caller to update.
 func (g *Gateway) keyStateChecks(tx Tx, v verified, req AccessRequest, pres presence, now time.Time) (Decision, KeyState, error) {
-	c := v.claims
-	st, err := tx.KeyState(c.KeyID)
+	st, err := tx.KeyState(v.claims.KeyID)
 	if err != nil {
 		return Decision{}, st, err
 	}
-	deny := func(r Reason) (Decision, KeyState, error) {
+	revoked, err := tx.Revoked(v.claims.KeyID)
+	if err != nil {
+		return Decision{}, st, err
+	}
+	return g.judgeKeyState(v, st, revoked, req, pres, now), st, nil
+}
+
+// judgeKeyState is the decision keyStateChecks makes once the key's state
+// and revocation are read.
+func (g *Gateway) judgeKeyState(v verified, st KeyState, revoked bool, req AccessRequest, pres presence, now time.Time) Decision {
+	c := v.claims
+	deny := func(r Reason) Decision {
 		d := Deny(r)
 		d.KeyID = c.KeyID
-		return d, st, nil
-	}
-	revoked, err := tx.Revoked(c.KeyID)
-	if err != nil {
-		return Decision{}, st, err
+		return d
 	}
 	if revoked {
 		return deny(ReasonRevoked)
@@ -312,7 +341,7 @@ func (g *Gateway) keyStateChecks(tx Tx, v verified, req AccessRequest, pres pres
 	}
 	d := Allow()
 	d.KeyID = c.KeyID
-	return d, st, nil
+	return d
 }
 
 // unreadableTrustedTime stands for a trusted time the store could not

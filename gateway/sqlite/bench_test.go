@@ -92,6 +92,25 @@ func BenchmarkView(b *testing.B) {
 	}
 }
 
+// BenchmarkKeyStatus: the same key's state and revocation through
+// KeyStatus (the key cache: one generation SELECT, then memory). Compare
+// with BenchmarkView, which reads only the state.
+func BenchmarkKeyStatus(b *testing.B) {
+	db := mustOpen(b, Options{})
+	mustUpdate(b, db, func(tx gateway.Tx) error {
+		return tx.PutKeyState(gateway.KeyState{KeyID: "k-0001", Uses: 1, LastUsed: time.Unix(1_700_000_000, 0)})
+	})
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, _, err := db.KeyStatus(context.Background(), "k-0001"); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if s := db.KeyCacheStats(); s.Misses != 0 {
+		b.Fatalf("key cache: %+v; want every read from memory", s)
+	}
+}
+
 // BenchmarkViewParallel: concurrent KeyState reads on the read pool.
 func BenchmarkViewParallel(b *testing.B) {
 	db := mustOpen(b, Options{})

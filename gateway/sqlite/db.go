@@ -75,10 +75,17 @@ type DB struct {
 	updates atomic.Uint64
 	commits atomic.Uint64
 	maxSeen atomic.Int64
+
+	// keys is key_states and revocations in memory, for KeyStatus
+	// (keycache.go).
+	keys keyCache
 }
 
 // Interface guards
-var _ gateway.Store = (*DB)(nil)
+var (
+	_ gateway.Store           = (*DB)(nil)
+	_ gateway.KeyStatusReader = (*DB)(nil)
+)
 
 // Open opens (creating if needed) the database at path, applies the
 // embedded migrations and, with GroupCommit, starts the writer goroutine.
@@ -162,6 +169,12 @@ func Open(ctx context.Context, path string, opts Options) (*DB, error) {
 		w.Close()
 		return nil, fmt.Errorf("open store %s read pool: %w", path, err)
 	}
+	db.keys.gen = -1
+	if err := db.loadKeys(ctx); err != nil {
+		r.Close()
+		w.Close()
+		return nil, fmt.Errorf("open store %s: %w", path, err)
+	}
 
 	if db.group {
 		db.reqs = make(chan *request)
@@ -229,6 +242,9 @@ func (db *DB) isClosed() bool {
 		return false
 	}
 }
+
+// Path returns the database file's path as given to Open.
+func (db *DB) Path() string { return db.path }
 
 // Stats are counters for metrics.
 type Stats struct {

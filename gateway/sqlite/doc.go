@@ -8,6 +8,10 @@
 // SAVEPOINT, and commits the batch with one fsync. The schema is created and
 // upgraded by migrations embedded in the binary (migrations/*.sql).
 //
+// DB.KeyStatus answers a key's state and revocation from memory while a
+// generation counter kept by triggers says the memory is current
+// (keycache.go, README.md).
+//
 // Times are stored as Unix nanoseconds (INTEGER), the zero time as NULL, and
 // read back in UTC. Money is integer minor units.
 //

@@ -40,13 +40,30 @@ func (t *tx) PutKeyState(s gateway.KeyState) error {
 	if en.err != nil {
 		return en.err
 	}
+	if err := t.beginKeyWrite(op); err != nil {
+		return err
+	}
 	_, err := t.exec(op, `INSERT INTO key_states (key_id, uses, inside, last_used, pin_failures, pin_locked_until)
 		VALUES (?, ?, ?, ?, ?, ?)
 		ON CONFLICT (key_id) DO UPDATE SET uses = excluded.uses, inside = excluded.inside,
 			last_used = excluded.last_used, pin_failures = excluded.pin_failures,
 			pin_locked_until = excluded.pin_locked_until`,
 		s.KeyID, s.Uses, s.Inside, lastUsed, s.PINFailures, lockedUntil)
-	return err
+	if err != nil {
+		return err
+	}
+	// What KeyState will read back: times in UTC to the nanosecond.
+	s.LastUsed = decTime(nullTime(lastUsed))
+	s.PINLockedUntil = decTime(nullTime(lockedUntil))
+	t.writes.ops = append(t.writes.ops, keyOp{state: s})
+	t.writes.rows++ // an upsert inserts or updates exactly one row
+	return nil
+}
+
+// nullTime turns enc.time's result back into what a column read gives.
+func nullTime(v any) sql.NullInt64 {
+	n, ok := v.(int64)
+	return sql.NullInt64{Int64: n, Valid: ok}
 }
 
 // Revoked reports whether the key is revoked.
@@ -74,9 +91,21 @@ func (t *tx) Revoke(r gateway.Revocation) error {
 	if en.err != nil {
 		return en.err
 	}
-	_, err := t.exec(op, "INSERT INTO revocations (key_id, at, reason) VALUES (?, ?, ?) ON CONFLICT (key_id) DO NOTHING",
+	if err := t.beginKeyWrite(op); err != nil {
+		return err
+	}
+	res, err := t.exec(op, "INSERT INTO revocations (key_id, at, reason) VALUES (?, ?, ?) ON CONFLICT (key_id) DO NOTHING",
 		r.KeyID, at, r.Reason)
-	return err
+	if err != nil {
+		return err
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return t.fail(op, err)
+	}
+	t.writes.ops = append(t.writes.ops, keyOp{revoke: r.KeyID})
+	t.writes.rows += n // 0 when already revoked: nothing changed
+	return nil
 }
 
 // UseProofStep records that the device proof for keyID at step was

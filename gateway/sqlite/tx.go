@@ -17,6 +17,11 @@ type tx struct {
 	readOnly bool
 	done     bool  // fn returned: refuse further use
 	broken   error // a statement failed in a way that may have ended the transaction
+	// txn is the key-cache bookkeeping of the write transaction this Tx
+	// runs in (nil in a View); writes are this Tx's own key changes,
+	// kept only if its fn succeeds.
+	txn    *keyTxn
+	writes keyWrites
 }
 
 // Interface guards

@@ -64,7 +64,8 @@ func (db *DB) updateSingle(ctx context.Context, fn func(gateway.Tx) error) (err 
 			sqlTx.Rollback()
 		}
 	}()
-	t := &tx{ctx: context.Background(), q: sqlTx}
+	var kt keyTxn
+	t := &tx{ctx: context.Background(), q: sqlTx, txn: &kt}
 	err = fn(t)
 	t.done = true
 	if err == nil && t.broken != nil {
@@ -73,8 +74,15 @@ func (db *DB) updateSingle(ctx context.Context, fn func(gateway.Tx) error) (err 
 	if err != nil {
 		return err
 	}
+	kt.writes = t.writes
+	gen, err := db.keysEndGen(&kt, sqlTx)
+	if err != nil {
+		return err
+	}
 	committed = true // database/sql considers the tx finished whatever Commit returns
-	if err := sqlTx.Commit(); err != nil {
+	err = sqlTx.Commit()
+	db.keysCommitted(&kt, gen, err == nil)
+	if err != nil {
 		db.log.Error("commit failed", "err", err)
 		return storeErr("commit", err)
 	}
@@ -172,6 +180,7 @@ func (db *DB) runBatch(batch []*request) {
 	}
 
 	bg := context.Background()
+	var kt keyTxn
 	sqlTx, err := db.w.BeginTx(bg, nil)
 	if err != nil {
 		err = storeErr("begin write transaction", err)
@@ -204,7 +213,7 @@ func (db *DB) runBatch(batch []*request) {
 			abort(fmt.Errorf("savepoint: %w", err))
 			return
 		}
-		t := &tx{ctx: bg, q: sqlTx}
+		t := &tx{ctx: bg, q: sqlTx, txn: &kt}
 		res[i] = callFn(r.fn, t)
 		t.done = true
 		if res[i].err == nil && !res[i].panicked && t.broken != nil {
@@ -225,8 +234,20 @@ func (db *DB) runBatch(batch []*request) {
 			return
 		}
 		ran[i] = res[i].err == nil && !res[i].panicked
+		if ran[i] {
+			// Only an fn whose savepoint was released keeps its key
+			// changes; a rolled-back one's are dropped with it.
+			kt.writes.add(t.writes)
+		}
 	}
-	if err := sqlTx.Commit(); err != nil {
+	gen, err := db.keysEndGen(&kt, sqlTx)
+	if err != nil {
+		abort(fmt.Errorf("read key generation: %w", err))
+		return
+	}
+	err = sqlTx.Commit()
+	db.keysCommitted(&kt, gen, err == nil)
+	if err != nil {
 		db.log.Error("group commit failed", "err", err, "batch", len(batch))
 		err = storeErr("commit", err)
 		for i := range batch {
@@ -266,6 +287,11 @@ func (db *DB) View(ctx context.Context, fn func(gateway.Tx) error) error {
 		return err
 	}
 	defer done()
+	return db.view(ctx, fn)
+}
+
+// view is View for a caller that already holds startRead.
+func (db *DB) view(ctx context.Context, fn func(gateway.Tx) error) error {
 	sqlTx, err := db.r.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
 	if err != nil {
 		return storeErr("begin read transaction", err)
