@@ -327,6 +327,7 @@ func (h *harness) wantRecorded(what string, d gateway.Decision, typ gateway.Even
 // the store verifies the hash chain.
 func (h *harness) checkChain() {
 	h.t.Helper()
+	h.gw.WaitActuations(h.ctx) // their events are the last ones
 	evs := h.events()
 	for i, e := range evs {
 		if e.Seq != uint64(i+1) {
