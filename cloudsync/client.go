@@ -657,7 +657,7 @@ func (d *drain) step(forceState bool) {
 }
 
 // publish sends events from next while the window has room, in messages
-// of up to MessageEvents events and MessageBytes bytes (Batch). It batches
+// (each a Batch) of up to MessageEvents events and MessageBytes bytes. It batches
 // only what the log holds now: the last message of a read is short only
 // when the log has nothing more (or the byte cap cut it), so a live event
 // goes at once, alone.
