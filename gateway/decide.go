@@ -415,6 +415,42 @@ func (g *Gateway) AdvanceTrustedTime(ctx context.Context, t time.Time, source st
 	return moved, nil
 }
 
+// ResetTrustedTime sets the latest trusted time to t even when t is
+// earlier: the way back from a trusted time that was wrong (a cloud whose
+// clock ran ahead), which would otherwise refuse every time-limited key
+// with clock_untrusted and run every fee to that time. It takes an
+// attendant's override (operator and reason) and is recorded with the
+// value it replaced. It returns that value (zero when never set).
+func (g *Gateway) ResetTrustedTime(ctx context.Context, t time.Time, o Override) (time.Time, error) {
+	if err := o.validate(); err != nil {
+		return time.Time{}, err
+	}
+	if t.IsZero() {
+		return time.Time{}, Errorf(Invalid, "reset trusted time: the time is required")
+	}
+	now := g.clock.Now()
+	var prev time.Time
+	err := g.update(ctx, func(tx Tx, rec *recorder) error {
+		var err error
+		if prev, err = tx.ResetTrustedTime(t); err != nil {
+			return err
+		}
+		data := map[string]any{"trusted_time": t.UTC(), "source": "reset", "reset": true,
+			"operator": o.Operator, "reason": o.Reason, "wall_clock": now.UTC()}
+		if !prev.IsZero() {
+			data["previous"] = prev.UTC()
+		}
+		return rec.add(tx, now, EvTrustedTime, data)
+	})
+	if err != nil {
+		return time.Time{}, fmt.Errorf("reset trusted time: %w", err)
+	}
+	g.mu.Lock()
+	g.trusted, g.trustedLoaded = t, true
+	g.mu.Unlock()
+	return prev, nil
+}
+
 // ClockTrusted reports whether the wall clock is at or after the latest
 // trusted time (minus the allowed skew), and the latest trusted time.
 func (g *Gateway) ClockTrusted(ctx context.Context) (bool, time.Time) {

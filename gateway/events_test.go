@@ -197,3 +197,59 @@ func TestTrustedTime(t *testing.T) {
 		t.Errorf("restarted gateway a day behind: ClockTrusted %v, %v; want false, %v", ok, tt, now.Add(skew+time.Second))
 	}
 }
+
+// TestResetTrustedTime: a trusted time that ran ahead (a cloud with a wrong
+// clock) refuses time-limited keys; an attendant's reset takes it back,
+// audited with the value it replaced, and the keys work again. A reset
+// without an operator or a reason, or without a time, changes nothing.
+func TestResetTrustedTime(t *testing.T) {
+	h := newHarness(t)
+	now := h.now()
+	wrong := now.Add(90 * 24 * time.Hour)
+	if _, err := h.gw.AdvanceTrustedTime(h.ctx, wrong, "cloud:bad-clock"); err != nil {
+		t.Fatal(err)
+	}
+	claims := exitKey(0)
+	claims.NotBefore, claims.Expires = now.Add(-time.Hour), now.Add(time.Hour)
+	text, _ := h.mustKey(claims)
+	wantDecision(t, "key with the trusted time ahead", h.present("out-1", text), false, gateway.ReasonClockUntrusted)
+
+	for _, c := range []struct {
+		name string
+		t    time.Time
+		o    gateway.Override
+	}{
+		{"no operator", now, gateway.Override{Reason: "cloud clock was wrong"}},
+		{"no reason", now, gateway.Override{Operator: "anna"}},
+		{"no time", time.Time{}, attendant},
+	} {
+		if _, err := h.gw.ResetTrustedTime(h.ctx, c.t, c.o); gateway.KindOf(err) != gateway.Invalid {
+			t.Errorf("reset with %s: %v; want an Invalid error", c.name, err)
+		}
+	}
+	if ok, tt := h.gw.ClockTrusted(h.ctx); ok || !tt.Equal(wrong) {
+		t.Fatalf("after refused resets: trusted %v at %v; want untrusted at %v", ok, tt, wrong)
+	}
+
+	before := h.lastSeq()
+	prev, err := h.gw.ResetTrustedTime(h.ctx, now.Add(-time.Minute), attendant)
+	if err != nil || !prev.Equal(wrong) {
+		t.Fatalf("ResetTrustedTime: previous %v, %v; want %v", prev, err, wrong)
+	}
+	evs := h.eventsOf(gateway.EvTrustedTime, before)
+	if len(evs) != 1 {
+		t.Fatalf("time.trusted events after the reset: %d; want 1", len(evs))
+	}
+	d := eventData(t, evs[0])
+	if d["reset"] != true || d["operator"] != attendant.Operator || d["reason"] != attendant.Reason || d["previous"] != wrong.UTC().Format(time.RFC3339Nano) {
+		t.Errorf("reset event data %v; want reset, operator, reason and previous %v", d, wrong.UTC())
+	}
+	if ok, _ := h.gw.ClockTrusted(h.ctx); !ok {
+		t.Errorf("ClockTrusted after the reset: false; want true")
+	}
+	wantDecision(t, "key after the reset", h.present("out-1", text), true, gateway.ReasonOK)
+	// It still never goes backwards by itself.
+	if moved, err := h.gw.AdvanceTrustedTime(h.ctx, now.Add(-time.Hour), "test"); err != nil || moved {
+		t.Errorf("AdvanceTrustedTime to before the reset value: moved %v, %v; want false", moved, err)
+	}
+}

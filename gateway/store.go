@@ -208,6 +208,10 @@ type TrustedTime interface {
 	// AdvanceTrustedTime stores t if it is later than the stored value and
 	// reports whether it did.
 	AdvanceTrustedTime(t time.Time) (bool, error)
+	// ResetTrustedTime stores t (not zero) even if it is earlier, and
+	// returns the value it replaced (zero when never set). Only an audited
+	// attendant reset calls it (Gateway.ResetTrustedTime).
+	ResetTrustedTime(t time.Time) (prev time.Time, err error)
 }
 
 // Reservation reserves entry (and optionally a space) for a credential.

@@ -176,3 +176,37 @@ func TestKeysCLI(t *testing.T) {
 		t.Errorf("keys check created the site's database (err %v); it must have no side effects", err)
 	}
 }
+
+// TestTimeTrustAndReset: time trust never goes backwards; time reset does,
+// only with an operator and a reason, and says what it replaced.
+func TestTimeTrustAndReset(t *testing.T) {
+	cfg := exampleSite(t)
+	steps := []struct {
+		args []string
+		code int
+		want string // in stdout, or stderr when code != 0
+	}{
+		{[]string{"time", "trust", "--config", cfg, "2030-01-01T00:00:00Z"}, 0, "latest trusted time is now 2030-01-01T00:00:00Z"},
+		{[]string{"time", "trust", "--config", cfg, "2026-01-01T00:00:00Z"}, 0, "unchanged: the stored trusted time is already at or after"},
+		{[]string{"time", "reset", "--config", cfg, "2026-01-01T00:00:00Z"}, ExitUsage, "needs --operator and --reason"},
+		{[]string{"time", "reset", "--config", cfg, "--operator", "anna", "2026-01-01T00:00:00Z"}, ExitUsage, "needs --operator and --reason"},
+		{[]string{"time", "reset", "--config", cfg, "--operator", "anna", "--reason", "cloud clock ran ahead", "soon"}, ExitUsage, `time "soon"`},
+		{[]string{"time", "reset", "--config", cfg, "--operator", "anna", "--reason", "cloud clock ran ahead", "2026-01-01T00:00:00Z"}, 0,
+			"latest trusted time reset to 2026-01-01T00:00:00Z (was 2030-01-01T00:00:00Z)"},
+		{[]string{"time", "trust", "--config", cfg, "2026-06-01T00:00:00Z"}, 0, "latest trusted time is now 2026-06-01T00:00:00Z"},
+		{[]string{"time", "frobnicate"}, ExitUsage, "time needs a subcommand: trust or reset"},
+	}
+	for _, s := range steps {
+		stdout, stderr, code := lotgate(t, "", s.args...)
+		got := stdout
+		if s.code != 0 {
+			got = stderr
+		}
+		if code != s.code || !strings.Contains(got, s.want) {
+			t.Errorf("lotgate %q: exit %d, stdout %q, stderr %q; want exit %d and %q", s.args, code, stdout, stderr, s.code, s.want)
+		}
+	}
+	if stdout, _, code := lotgate(t, "", "audit", "verify", "--config", cfg); code != 0 || !strings.Contains(stdout, "hash chain intact") {
+		t.Errorf("audit verify after the reset: exit %d, %q", code, stdout)
+	}
+}

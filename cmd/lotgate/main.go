@@ -101,6 +101,8 @@ Usage:
   lotgate report unpaid --config FILE [--from T] [--to T] [--json]
                                          exits let through unpaid, for the operator
   lotgate time trust --config FILE [T]   record a trusted time (never goes backwards)
+  lotgate time reset --config FILE --operator NAME --reason TEXT [T]
+                                         take a wrong trusted time back (audited; gateway stopped)
   lotgate version                        print the version
 
 Times T are RFC 3339 ("2026-03-29T01:30:00+01:00") or "2006-01-02 15:04" in

@@ -177,8 +177,11 @@ func auditLine(ctx context.Context, db *sqlite.DB) (string, bool, error) {
 // cmdTime records a trusted time. A running gateway reads the stored value
 // at start; the console's trust-time command updates a running one.
 func cmdTime(ctx context.Context, e *env, args []string) error {
+	if len(args) > 0 && args[0] == "reset" {
+		return cmdTimeReset(ctx, e, args[1:])
+	}
 	if len(args) == 0 || args[0] != "trust" {
-		return usageErr("time needs a subcommand: trust")
+		return usageErr("time needs a subcommand: trust or reset")
 	}
 	fs := newFlags(e, "time trust", "time trust --config FILE [T]")
 	cfg := fs.String("config", "", "site file")
@@ -209,6 +212,48 @@ func cmdTime(ctx context.Context, e *env, args []string) error {
 	} else {
 		fmt.Fprintf(e.stdout, "unchanged: the stored trusted time is already at or after %s\n", t.UTC().Format(time.RFC3339))
 	}
+	return nil
+}
+
+// cmdTimeReset takes the stored trusted time back to T (default: the wall
+// clock): the way out when a wrong trusted time (a cloud whose clock ran
+// ahead) refuses every time-limited key. It is an audited override. Run it
+// with the gateway stopped: a running gateway caches the trusted time.
+func cmdTimeReset(ctx context.Context, e *env, args []string) error {
+	fs := newFlags(e, "time reset", "time reset --config FILE --operator NAME --reason TEXT [T]")
+	cfg := fs.String("config", "", "site file")
+	operator := fs.String("operator", "", "who resets it (recorded)")
+	reason := fs.String("reason", "", "why (recorded)")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if strings.TrimSpace(*operator) == "" || strings.TrimSpace(*reason) == "" {
+		return usageErr("time reset needs --operator and --reason: it is an audited override")
+	}
+	f, err := loadConfig(*cfg)
+	if err != nil {
+		return err
+	}
+	t := e.now()
+	if fs.NArg() > 0 {
+		if t, err = parseTime(strings.Join(fs.Args(), " "), f.Site.Location); err != nil {
+			return usageErr("%v", err)
+		}
+	}
+	gw, done, err := storeGateway(ctx, f, true, funcClock(e.now))
+	if err != nil {
+		return err
+	}
+	defer done()
+	prev, err := gw.ResetTrustedTime(ctx, t, gateway.Override{Operator: *operator, Reason: *reason})
+	if err != nil {
+		return err
+	}
+	was := "never set"
+	if !prev.IsZero() {
+		was = prev.UTC().Format(time.RFC3339)
+	}
+	fmt.Fprintf(e.stdout, "latest trusted time reset to %s (was %s)\n", t.UTC().Format(time.RFC3339), was)
 	return nil
 }
 

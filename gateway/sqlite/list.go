@@ -179,6 +179,34 @@ func (t *tx) AdvanceTrustedTime(tt time.Time) (bool, error) {
 	return true, nil
 }
 
+// ResetTrustedTime stores tt, earlier or not, and returns the value it
+// replaced (zero when never set).
+func (t *tx) ResetTrustedTime(tt time.Time) (time.Time, error) {
+	const op = "reset trusted time"
+	if err := t.check(op, true); err != nil {
+		return time.Time{}, err
+	}
+	if tt.IsZero() {
+		return time.Time{}, invalid("store: %s: the time is required", op)
+	}
+	var en enc
+	en.time("trusted time", tt)
+	if en.err != nil {
+		return time.Time{}, en.err
+	}
+	cur, ok, err := t.getMeta(op, metaTrustedTime)
+	if err != nil {
+		return time.Time{}, err
+	}
+	if err := t.setMeta(op, metaTrustedTime, tt.UnixNano()); err != nil {
+		return time.Time{}, err
+	}
+	if !ok {
+		return time.Time{}, nil
+	}
+	return time.Unix(0, cur).UTC(), nil
+}
+
 // PutReservation stores r (insert or replace). ID, Credential, From and
 // Until are required and Until must not be before From: a reservation
 // without an end would admit its holder forever.
