@@ -170,6 +170,9 @@ func TestWindowCountsMessages(t *testing.T) {
 		}
 	}
 	s := op.Stats()
+	if s.Malformed != 0 {
+		t.Errorf("the cloud could not decode %d messages", s.Malformed)
+	}
 	if s.Messages != len(msgs) {
 		t.Errorf("the cloud counted %d messages; the recorder %d", s.Messages, len(msgs))
 	}
