@@ -58,7 +58,8 @@ type CloudSettings struct {
 	PasswordFile string
 	PasswordEnv  string
 	TLS          CloudTLS
-	// Window bounds events sent and not yet acknowledged by the cloud.
+	// Window bounds the up/events messages (each a batch of events) sent
+	// and not yet fully acknowledged by the cloud.
 	Window int
 	// AckTimeout: no ack for this long with events outstanding is "cloud
 	// silent".
