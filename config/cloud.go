@@ -16,7 +16,7 @@ import (
 // lists them.
 var (
 	cloudKeys = []string{"mode", "broker", "client_id", "username", "password_file", "password_env", "tls",
-		"window", "ack_timeout", "max_reconnect_interval", "countdown", "command_max_age", "disk_cap", "demo"}
+		"window", "message_events", "message_bytes", "ack_timeout", "max_reconnect_interval", "countdown", "command_max_age", "disk_cap", "demo"}
 	cloudTLSKeys  = []string{"ca_file", "cert_file", "key_file", "server_name"}
 	cloudDemoKeys = []string{"broker_listen", "checkout_listen", "seed_file", "approve", "time_every"}
 )
@@ -24,6 +24,11 @@ var (
 // Defaults of the cloud section.
 const (
 	DefaultCloudWindow          = 256
+	DefaultMessageEvents        = 64       // events per up/events message at most
+	DefaultMessageBytes         = 32 << 10 // payload bytes per up/events message at most
+	minMessageBytes             = 1 << 10
+	maxMessageBytes             = 1 << 20
+	maxMessageEvents            = 1000
 	DefaultCloudAckTimeout      = 60 * time.Second
 	DefaultCloudMaxReconnect    = 45 * time.Second
 	DefaultApprovalCountdown    = 60 * time.Second
@@ -61,6 +66,11 @@ type CloudSettings struct {
 	// Window bounds the up/events messages (each a batch of events) sent
 	// and not yet fully acknowledged by the cloud.
 	Window int
+	// MessageEvents and MessageBytes cap one up/events message: at most
+	// that many events and payload bytes (an event larger than
+	// MessageBytes goes alone).
+	MessageEvents int
+	MessageBytes  int
 	// AckTimeout: no ack for this long with events outstanding is "cloud
 	// silent".
 	AckTimeout           time.Duration
@@ -113,6 +123,8 @@ func (d *decoder) cloud(m *mapping, f *File) {
 	c.TLS = CloudTLS{CAFile: path(t.strOr("ca_file", "")), CertFile: path(t.strOr("cert_file", "")),
 		KeyFile: path(t.strOr("key_file", "")), ServerName: t.strOr("server_name", "")}
 	c.Window = m.count("window", false, 1, DefaultCloudWindow)
+	c.MessageEvents = m.count("message_events", false, 1, DefaultMessageEvents)
+	c.MessageBytes = DefaultMessageBytes
 	c.AckTimeout = m.duration("ack_timeout", DefaultCloudAckTimeout)
 	c.MaxReconnectInterval = m.duration("max_reconnect_interval", DefaultCloudMaxReconnect)
 	c.Countdown = m.duration("countdown", DefaultApprovalCountdown)
@@ -140,6 +152,23 @@ func (d *decoder) cloud(m *mapping, f *File) {
 		default:
 			c.DiskCap = n
 		}
+	}
+	if v, ok := m.str("message_bytes", false); ok {
+		n, err := parseSize(v)
+		switch {
+		case err != nil:
+			l, p := at("message_bytes")
+			d.errorf(l, p, "%v", err)
+		case n < minMessageBytes || n > maxMessageBytes:
+			l, p := at("message_bytes")
+			d.errorf(l, p, "%q is out of range: from 1KiB to 1MiB (AWS IoT Core takes at most 128KB)", v)
+		default:
+			c.MessageBytes = int(n)
+		}
+	}
+	if c.MessageEvents > maxMessageEvents {
+		l, p := at("message_events")
+		d.errorf(l, p, "must be at most %d", maxMessageEvents)
 	}
 	if c.Window > maxCloudWindow {
 		l, p := at("window")

@@ -24,6 +24,8 @@ func TestCloudDefaults(t *testing.T) {
 		got, want any
 	}{
 		{"window", c.Window, DefaultCloudWindow},
+		{"message events", c.MessageEvents, DefaultMessageEvents},
+		{"message bytes", c.MessageBytes, DefaultMessageBytes},
 		{"ack timeout", c.AckTimeout, DefaultCloudAckTimeout},
 		{"max reconnect", c.MaxReconnectInterval, DefaultCloudMaxReconnect},
 		{"countdown", c.Countdown, DefaultApprovalCountdown},
@@ -52,6 +54,8 @@ func TestCloudSettings(t *testing.T) {
   password_file: secrets/mqtt.pw
   tls: {ca_file: /etc/ssl/ca.pem, cert_file: gw.crt, key_file: gw.key}
   window: 500
+  message_events: 16
+  message_bytes: 100kB
   ack_timeout: 2m
   countdown: 90s
   demo: {approve: refuse, checkout_listen: "127.0.0.1:9000"}
@@ -62,7 +66,7 @@ func TestCloudSettings(t *testing.T) {
 	c := f.Cloud
 	if c.Broker != "ssl://mqtt.example.com:8883" || f.CloudClientID() != "site-m" || c.Username != "gw" ||
 		c.PasswordFile != filepath.Join("etc", "lotgate", "secrets", "mqtt.pw") || c.TLS.CAFile != "/etc/ssl/ca.pem" ||
-		c.TLS.CertFile != filepath.Join("etc", "lotgate", "gw.crt") || c.Window != 500 || c.AckTimeout != 2*time.Minute ||
+		c.TLS.CertFile != filepath.Join("etc", "lotgate", "gw.crt") || c.Window != 500 || c.MessageEvents != 16 || c.MessageBytes != 100_000 || c.AckTimeout != 2*time.Minute ||
 		c.Countdown != 90*time.Second || c.Demo.Approve != "refuse" || c.Demo.CheckoutListen != "127.0.0.1:9000" {
 		t.Errorf("got %+v", c)
 	}
@@ -75,6 +79,11 @@ func TestCloudProblems(t *testing.T) {
 		{"bad scheme", "cloud: {mode: mqtt, broker: \"http://x:1\"}\n", "cloud.broker", "scheme"},
 		{"no host", "cloud: {mode: mqtt, broker: \"tcp://\"}\n", "cloud.broker", "no host"},
 		{"window too big", "cloud: {mode: mqtt, window: 5000}\n", "cloud.window", "at most 900"},
+		{"message events zero", "cloud: {mode: mqtt, message_events: 0}\n", "cloud.message_events", ""},
+		{"message events too many", "cloud: {mode: mqtt, message_events: 5000}\n", "cloud.message_events", "at most 1000"},
+		{"message bytes too small", "cloud: {mode: mqtt, message_bytes: 100B}\n", "cloud.message_bytes", "out of range"},
+		{"message bytes too big", "cloud: {mode: mqtt, message_bytes: 2MiB}\n", "cloud.message_bytes", "out of range"},
+		{"message bytes no unit", "cloud: {mode: mqtt, message_bytes: 4096}\n", "cloud.message_bytes", "not a size"},
 		{"both passwords", "cloud: {mode: mqtt, password_file: a, password_env: B}\n", "cloud.password_env", "not both"},
 		{"bad env name", "cloud: {mode: mqtt, password_env: \"my-pass\"}\n", "cloud.password_env", "not an environment variable"},
 		{"cert without key", "cloud: {mode: mqtt, tls: {cert_file: a}}\n", "cloud.tls", "go together"},

@@ -60,7 +60,7 @@ func startCloudRuntime(ctx context.Context, f *config.File, gw *gateway.Gateway,
 	}
 	o := cloudsync.Options{
 		Site: f.Site.ID, ClientID: f.CloudClientID(), Store: db, Downlink: rt.Sync, Version: version,
-		Window: c.Window, AckTimeout: c.AckTimeout, MaxReconnectInterval: c.MaxReconnectInterval, Logger: log,
+		Window: c.Window, MessageEvents: c.MessageEvents, MessageBytes: c.MessageBytes, AckTimeout: c.AckTimeout, MaxReconnectInterval: c.MaxReconnectInterval, Logger: log,
 		Info: func(ctx context.Context) cloudsync.Info {
 			var lv int64
 			_ = db.View(ctx, func(tx gateway.Tx) error { var err error; lv, err = tx.ListVersion(); return err })
