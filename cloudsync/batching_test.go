@@ -257,3 +257,39 @@ func TestBatchLimits(t *testing.T) {
 	}
 	checkTakenOnce(t, op.Events(), live)
 }
+
+// TestAckBeyondSent: an ack above what the gateway has sent (a cloud bug,
+// or anyone who may publish on down/ack) is taken only up to what was
+// sent: the drain skips nothing, the stored cursor never passes what the
+// cloud can have, and the cloud ends with every event once.
+func TestAckBeyondSent(t *testing.T) {
+	b := mochiBroker(t)
+	e := newEnv(t, "", nil)
+	last := appendEvents(t, e.db, 100)
+	op := e.operator(b.url)
+	op.SetAcking(false)
+	c := e.client(b.url, func(o *cloudsync.Options) {
+		o.Window, o.MessageEvents, o.AckStoreInterval = 3, 10, time.Millisecond
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := op.WaitContig(ctx, 30); err != nil {
+		t.Fatal(err)
+	}
+	if err := op.SendAck(90); err != nil { // 31..90 were never sent
+		t.Fatal(err)
+	}
+	waitFor(t, "the ack beyond what was sent to be counted", 10*time.Second, func() bool {
+		return strings.Contains(metricsText(t, c), "lotgate_cloud_acks_beyond_sent_total 1\n")
+	})
+	// Taken as an ack of 30: the window moves by three messages at most.
+	if got := e.acked(); got > 60 {
+		t.Errorf("stored ack cursor %d after an ack of 90 with 30 sent; want at most what was sent (60 by now)", got)
+	}
+	op.SetAcking(true)
+	if err := op.WaitContig(ctx, last); err != nil {
+		t.Fatalf("the cloud's contiguous events: %d; want %d (nothing skipped): %v", op.Stats().Contig, last, err)
+	}
+	waitFor(t, "the outbox to empty", 10*time.Second, func() bool { return e.acked() == last })
+	checkTakenOnce(t, op.Events(), last)
+}

@@ -10,6 +10,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
@@ -128,6 +129,11 @@ type Client struct {
 	connEpoch uint64 // bumped on every (re)connect
 	resetFrom uint64 // a replay request: go back to this seq
 	ackedTo   uint64 // the highest ack of the latest batch of acks
+	// sentTo is the highest seq this client has published (or the
+	// stored ack cursor at Open): an ack above it names events the cloud
+	// cannot have, and is cut down to it, so a wrong or forged ack never
+	// makes the drain skip events it never sent.
+	sentTo atomic.Uint64
 	ackGen    uint64 // bumped with every batch of acks
 	degraded  []string
 
@@ -257,6 +263,7 @@ func (c *Client) Open(ctx context.Context) error {
 		return fmt.Errorf("cloudsync: read ack cursor: %w", err)
 	}
 	c.m.acked.Store(acked)
+	c.sentTo.Store(acked)
 	c.ctx, c.cancel = context.WithCancel(context.WithoutCancel(ctx))
 	if n, err := c.o.Downlink.ApplyPending(c.ctx); err != nil {
 		c.log.Error("apply stored cloud messages", "err", err)
@@ -498,6 +505,12 @@ func (c *Client) ackLoop(acked uint64) {
 			if ack > last {
 				c.log.Warn("the cloud acknowledged events this gateway never wrote", "seq", ack, "last", last)
 				ack = last
+			}
+			if sent := c.sentTo.Load(); ack > sent {
+				c.log.Warn("the cloud acknowledged events this gateway has not sent yet; taken as an ack up to what was sent",
+					"seq", ack, "sent", sent)
+				c.m.ackBeyondSent.Add(1)
+				ack = sent
 			}
 			unstored = max(unstored, ack)
 			// Every ack goes to the drain, also one at or below the
@@ -752,6 +765,11 @@ func appendBatch(b []byte, enc [][]byte) []byte {
 // false when the client refused it at once (the connection is gone).
 func (d *drain) send(enc [][]byte, size int) bool {
 	c := d.c
+	// Marked sent before it goes: the cloud's ack may come back before
+	// Publish returns.
+	if end := d.next + uint64(len(enc)) - 1; end > c.sentTo.Load() {
+		c.sentTo.Store(end) // only the drain's goroutine writes it
+	}
 	// A new slice per message: paho writes it after Publish returns.
 	t := c.cli.Publish(c.topics.Events, 1, false, appendBatch(make([]byte, 0, size), enc))
 	select {

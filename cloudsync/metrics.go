@@ -24,7 +24,9 @@ type metrics struct {
 	resent    atomic.Uint64
 	replays   atomic.Uint64
 	acked     atomic.Uint64
-	depth     atomic.Uint64
+	// ackBeyondSent counts acks above what was sent (cut down to it).
+	ackBeyondSent atomic.Uint64
+	depth         atomic.Uint64
 
 	mu       sync.Mutex
 	downlink map[string]uint64 // by result
@@ -62,6 +64,7 @@ func (c *Client) WriteMetrics(w io.Writer) error {
 		{"lotgate_cloud_messages_published_total", "counter", "Messages published on up/events (each carries one or more events), resends included.", float64(m.messages.Load())},
 		{"lotgate_cloud_events_resent_total", "counter", "Events sent again after a reconnect or a silent cloud.", float64(m.resent.Load())},
 		{"lotgate_cloud_replays_total", "counter", "Replay requests from the cloud.", float64(m.replays.Load())},
+		{"lotgate_cloud_acks_beyond_sent_total", "counter", "Acks from the cloud above the last event sent, taken only up to it (a cloud bug or a forged ack).", float64(m.ackBeyondSent.Load())},
 		{"lotgate_cloud_acked_seq", "gauge", "The highest event seq the cloud acknowledged.", float64(m.acked.Load())},
 		{"lotgate_cloud_outbox_depth", "gauge", "Events not yet acknowledged by the cloud.", float64(m.depth.Load())},
 	}
