@@ -8,6 +8,7 @@ import (
 	"html/template"
 	"io/fs"
 	"net/http"
+	"path"
 	"strings"
 	"time"
 
@@ -44,7 +45,26 @@ func newPages() (*pages, error) {
 	if err != nil {
 		return nil, fmt.Errorf("web: assets: %w", err)
 	}
-	return &pages{receipt: t, assets: http.FileServerFS(sub)}, nil
+	return &pages{receipt: t, assets: assetHandler(sub)}, nil
+}
+
+// assetHandler serves the embedded static files (the request path is the
+// file's name, /assets/ already stripped). A directory, the listing
+// http.FileServer would print, and a missing file answer the API's JSON
+// 404: the assets are files, never an index.
+func assetHandler(fsys fs.FS) http.Handler {
+	files := http.FileServerFS(fsys)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		name := strings.TrimPrefix(path.Clean("/"+r.URL.Path), "/")
+		if name == "" {
+			name = "."
+		}
+		if st, err := fs.Stat(fsys, name); err != nil || st.IsDir() {
+			writeError(w, http.StatusNotFound, codeNotFound, "no such asset: /assets/"+r.URL.Path)
+			return
+		}
+		files.ServeHTTP(w, r)
+	})
 }
 
 // receiptPageData fills templates/receipt.html.
