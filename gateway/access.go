@@ -58,10 +58,11 @@ func (v *checker) verifyKey(req AccessRequest, now time.Time, trusted time.Time)
 	}
 	d := Deny(ReasonOK)
 	d.KeyID = claims.KeyID
-	deny := func(r Reason) (verified, Decision) {
-		d.Reason, d.Message = r, r.Message()
+	denyBecause := func(r Reason, message string) (verified, Decision) {
+		d.Reason, d.Message = r, message
 		return verified{claims: claims}, d
 	}
+	deny := func(r Reason) (verified, Decision) { return denyBecause(r, r.Message()) }
 	if claims.Site != v.site.ID {
 		return deny(ReasonWrongSite)
 	}
@@ -94,10 +95,10 @@ func (v *checker) verifyKey(req AccessRequest, now time.Time, trusted time.Time)
 		cur := keys.Step(now, v.site.Policy.ProofStep)
 		if p.Proof.Step < cur-1 || p.Proof.Step > cur+1 {
 			// Stale or future proof: the device must show a fresh one.
-			return deny(ReasonProofRequired)
+			return denyBecause(ReasonProofRequired, "the device proof is too old (or from the future): show the key again from the device")
 		}
 		if !keys.VerifyProof(claims.DeviceKey, claims.KeyID, *p.Proof) {
-			return deny(ReasonBadSignature)
+			return denyBecause(ReasonBadSignature, "the device proof does not verify: show the key from the device it is bound to")
 		}
 	}
 	d.Allowed, d.Reason, d.Message = true, ReasonOK, ReasonOK.Message()

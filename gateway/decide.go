@@ -324,7 +324,9 @@ func (g *Gateway) judgeKeyState(v verified, st KeyState, revoked bool, req Acces
 		// Strict anti-passback for keys that enter this site: a key that
 		// did not come in cannot let a car out (a second car on someone
 		// else's key), and a repeated exit scan takes no use.
-		return deny(ReasonPassback)
+		d := DenyBecause(ReasonPassback, "the key has not entered, or has already left: it cannot let a car out")
+		d.KeyID = c.KeyID
+		return d
 	}
 	switch pres {
 	case presenceOutside:

@@ -19,6 +19,7 @@ const (
 	EvSessionOpened   EventType = "session.opened"   //
 	EvSessionClosed   EventType = "session.closed"   //
 	EvSessionReopened EventType = "session.reopened" // an allowed exit whose car never passed
+	EvExitUndone      EventType = "exit.undone"      // an exit-only key's exit whose car never passed: its use given back
 	EvQuote           EventType = "quote.issued"     //
 	EvCheckout        EventType = "checkout.started" //
 	EvPayment         EventType = "payment.applied"  //

@@ -231,7 +231,7 @@ type pendingExit struct {
 // admit raises the barrier for an allowed decision. At an exit it
 // remembers the session the decision closed, to undo it if no car passes.
 func (g *Gateway) admit(ctx context.Context, ls *laneState, d Decision) {
-	if ls.lane.Direction == Exit && d.SessionID != "" {
+	if ls.lane.Direction == Exit && (d.SessionID != "" || d.KeyID != "") {
 		g.mu.Lock()
 		ls.pending = &pendingExit{session: d.SessionID, keyID: d.KeyID}
 		g.mu.Unlock()
@@ -244,6 +244,10 @@ func (g *Gateway) admit(ctx context.Context, ls *laneState, d Decision) {
 // again (a key that entered is marked inside again).
 func (g *Gateway) undoExit(ctx context.Context, laneID string, p *pendingExit) {
 	now := g.clock.Now()
+	if p.session == "" {
+		g.undoKeyExit(ctx, laneID, p.keyID, now)
+		return
+	}
 	err := g.update(ctx, func(tx Tx, rec *recorder) error {
 		s, err := tx.Session(p.session)
 		if err != nil {
@@ -276,6 +280,30 @@ func (g *Gateway) undoExit(ctx context.Context, laneID string, p *pendingExit) {
 	})
 	if err != nil {
 		g.log.Error("undo exit", "lane", laneID, "session", p.session, "err", err)
+	}
+}
+
+// undoKeyExit gives back the use an exit-only key's allowed exit took
+// when no car passed: a single-use key must work again for the car that
+// is still inside.
+func (g *Gateway) undoKeyExit(ctx context.Context, laneID, keyID string, now time.Time) {
+	err := g.update(ctx, func(tx Tx, rec *recorder) error {
+		st, err := tx.KeyState(keyID)
+		if err != nil {
+			return err
+		}
+		if st.Uses == 0 {
+			return nil
+		}
+		st.Uses--
+		if err := tx.PutKeyState(st); err != nil {
+			return err
+		}
+		return rec.add(tx, now, EvExitUndone, map[string]any{"key_id": keyID, "lane": laneID,
+			"reason": "no vehicle passed the barrier", "uses": st.Uses})
+	})
+	if err != nil {
+		g.log.Error("undo exit", "lane", laneID, "key", keyID, "err", err)
 	}
 }
 
@@ -432,16 +460,23 @@ func (g *Gateway) IssueTicket(ctx context.Context, laneID string) (Decision, str
 	}
 	g.mu.Lock()
 	occupied := ls.occupied
+	// The barrier is already up for the car on the loop: a second press
+	// would open a second session for one car (and count it twice).
+	admitted := ls.up && ls.decided
 	g.mu.Unlock()
 	id := newID(10)
 	text := TicketPrefix + id
+	refuse := func(r Reason) func(Tx, time.Time) (Decision, bool, error) {
+		return func(Tx, time.Time) (Decision, bool, error) { return Deny(r), false, nil }
+	}
 	var d Decision
 	var err error
-	if !occupied {
-		d, err = g.decideCredential(ctx, ls.lane, "ticket:"+id, func(Tx, time.Time) (Decision, bool, error) {
-			return Deny(ReasonNoVehicle), false, nil
-		}, g.entryFollow(ls.lane))
-	} else {
+	switch {
+	case !occupied:
+		d, err = g.decideCredential(ctx, ls.lane, "ticket:"+id, refuse(ReasonNoVehicle), g.entryFollow(ls.lane))
+	case admitted:
+		d, err = g.decideCredential(ctx, ls.lane, "ticket:"+id, refuse(ReasonAlreadyAdmitted), g.entryFollow(ls.lane))
+	default:
 		d, err = g.decideCredential(ctx, ls.lane, "ticket:"+id, nil, g.entryFollow(ls.lane))
 	}
 	if err != nil || !d.Allowed {

@@ -46,6 +46,9 @@ const (
 	// space this site does not have.
 	ReasonUnknownResource Reason = "unknown_resource"
 	ReasonWrongLane       Reason = "wrong_lane"
+	// ReasonAlreadyAdmitted: the barrier is already open for the car on
+	// the loop (a second ticket for the same car).
+	ReasonAlreadyAdmitted Reason = "already_admitted"
 )
 
 var reasonText = map[Reason]string{
@@ -82,6 +85,7 @@ var reasonText = map[Reason]string{
 	ReasonDeviceOffline:      "a device needed for this is offline; please call the attendant",
 	ReasonUnknownResource:    "this site has no such gate, locker, door or space",
 	ReasonWrongLane:          "this code cannot be used at this lane",
+	ReasonAlreadyAdmitted:    "the barrier is already open for this car: please drive on",
 }
 
 // Message is the human-readable text of the reason.
@@ -110,6 +114,10 @@ type Decision struct {
 // Allow and Deny build decisions.
 func Allow() Decision        { return Decision{Allowed: true, Reason: ReasonOK, Message: ReasonOK.Message()} }
 func Deny(r Reason) Decision { return Decision{Reason: r, Message: r.Message()} }
+
+// DenyBecause is Deny with a message more precise than the reason's
+// usual one (the code stays the same).
+func DenyBecause(r Reason, message string) Decision { return Decision{Reason: r, Message: message} }
 func (d Decision) String() string {
 	if d.Allowed {
 		return "allowed (" + string(d.Reason) + ")"

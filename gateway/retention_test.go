@@ -76,7 +76,7 @@ var neverRedacted = map[gateway.EventType]bool{
 	gateway.EvPayment: true, gateway.EvPaymentDup: true, gateway.EvQuote: true, gateway.EvCheckout: true,
 	gateway.EvAccess: true, gateway.EvEntry: true, gateway.EvExit: true, gateway.EvOverride: true,
 	gateway.EvPassbackReset: true, gateway.EvRemoteCommand: true, gateway.EvSessionOpened: true,
-	gateway.EvSessionClosed: true, gateway.EvSessionReopened: true, gateway.EvAlarm: true, gateway.EvFireAlarm: true,
+	gateway.EvSessionClosed: true, gateway.EvSessionReopened: true, gateway.EvExitUndone: true, gateway.EvExitUnverified: true, gateway.EvAlarm: true, gateway.EvFireAlarm: true,
 	gateway.EvCloudApplied: true, gateway.EvEventsRedacted: true,
 }
 

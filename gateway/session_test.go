@@ -454,6 +454,36 @@ func TestTicketNeedsAVehicle(t *testing.T) {
 	h.wantBarrier("ticket without a car", "in-1-barrier", false)
 }
 
+// TestOneTicketPerCar: while the barrier is up for the car on the loop, a
+// second press prints nothing and opens no second session; once the car
+// has passed, the next car gets its ticket.
+func TestOneTicketPerCar(t *testing.T) {
+	h := newHarness(t)
+	h.sensor("in-1-loop", true)
+	d, first, err := h.gw.IssueTicket(h.ctx, "in-1")
+	if err != nil || !d.Allowed {
+		t.Fatalf("first ticket: %v, %v", d, err)
+	}
+	d, text, err := h.gw.IssueTicket(h.ctx, "in-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantDecision(t, "second press for the same car", d, false, gateway.ReasonAlreadyAdmitted)
+	h.wantRecorded("second press", d, gateway.EvEntry)
+	if text != "" || h.sim.Printed("in-1-ticket") != 1 {
+		t.Errorf("second press printed %q (%d tickets); want nothing more", text, h.sim.Printed("in-1-ticket"))
+	}
+	if _, n, err := h.gw.Occupancy(h.ctx); err != nil || n != 1 {
+		t.Errorf("occupancy after two presses: %d, %v; want 1", n, err)
+	}
+	h.sensor("in-1-loop", false) // the car drives in
+	h.wantBarrier("car passed", "in-1-barrier", false)
+	h.sensor("in-1-loop", true) // the next car
+	if d, second, err := h.gw.IssueTicket(h.ctx, "in-1"); err != nil || !d.Allowed || second == first {
+		t.Errorf("next car's ticket: %v %q, %v; want a new ticket", d, second, err)
+	}
+}
+
 // TestSpaceSession parks on P01, pays electronically and leaves.
 func TestSpaceSession(t *testing.T) {
 	h := newHarness(t)

@@ -268,6 +268,31 @@ func TestExitNotPassed(t *testing.T) {
 	}
 }
 
+// TestExitOnlyKeyNotPassed: a single-use key that may only exit (no
+// session behind it) is allowed out, no car passes, the barrier times out:
+// its use is given back and it lets the car out on the second try, once.
+func TestExitOnlyKeyNotPassed(t *testing.T) {
+	h := newHarness(t)
+	c := exitKey(1)
+	text, _ := h.mustKey(c)
+	wantDecision(t, "exit", h.present("out-1", text), true, gateway.ReasonOK)
+	h.advance(h.site.Policy.BarrierOpenTimeout)
+	h.wantBarrier("timed out", "out-1-barrier", false)
+	evs := h.eventsOf(gateway.EvExitUndone, 0)
+	if len(evs) != 1 || eventData(t, evs[0])["lane"] != "out-1" {
+		t.Fatalf("exit.undone events: %v; want one at out-1", evs)
+	}
+	h.sensor("out-2-loop", true)
+	wantDecision(t, "second try", h.present("out-2", text), true, gateway.ReasonOK)
+	h.sensor("out-2-loop", false)
+	h.advance(time.Second)
+	h.sensor("out-1-loop", true)
+	wantDecision(t, "third try after the car left", h.present("out-1", text), false, gateway.ReasonUsedUp)
+	if n := len(h.eventsOf(gateway.EvExitUndone, 0)); n != 1 {
+		t.Errorf("exit.undone events after the car passed: %d; want still 1", n)
+	}
+}
+
 // TestSingleUseKeyExitNotPassed: a single-use key that entered, allowed
 // out but not passing, may try again.
 func TestSingleUseKeyExitNotPassed(t *testing.T) {
