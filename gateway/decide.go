@@ -39,6 +39,10 @@ type accessData struct {
 // state without changing anything: no use is consumed, no event recorded.
 // It is what `lotgate keys check` runs.
 func (g *Gateway) CheckKey(ctx context.Context, req AccessRequest) (Decision, error) {
+	if _, lane := g.laneByResource(req.Resource); !lane && !g.knownResource(req.Resource) {
+		// As Authorize: the site has no such resource, whatever the key.
+		return Deny(ReasonUnknownResource), nil
+	}
 	now := g.clock.Now()
 	v, d := g.check.verifyKey(req, now, g.trustedTime(ctx))
 	if !d.Allowed {
@@ -48,6 +52,22 @@ func (g *Gateway) CheckKey(ctx context.Context, req AccessRequest) (Decision, er
 	st, revoked, err := g.keyStatus(ctx, v.claims.KeyID)
 	if err != nil {
 		return Decision{}, err
+	}
+	if v.proof != nil {
+		// A proof a lane already accepted would be refused there.
+		var used bool
+		if err := g.store.View(ctx, func(tx Tx) error {
+			var err error
+			used, err = tx.ProofStepUsed(v.claims.KeyID, v.proof.Step)
+			return err
+		}); err != nil {
+			return Decision{}, fmt.Errorf("check device proof: %w", err)
+		}
+		if used && !revoked {
+			d := Deny(ReasonProofReplayed)
+			d.KeyID = v.claims.KeyID
+			return d, nil
+		}
 	}
 	return g.judgeKeyState(v, st, revoked, req, pres, now), nil
 }

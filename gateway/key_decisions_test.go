@@ -294,6 +294,17 @@ func TestCheckKeyConsumesNothing(t *testing.T) {
 	wantDecision(t, "second use", d, false, gateway.ReasonUsedUp)
 	h.wantRecorded("second use", d, gateway.EvAccess)
 	wantDecision(t, "check after use", h.checkKey(atLocker(text, "A-03")), false, gateway.ReasonUsedUp)
+
+	// A resource the site does not have is refused as Authorize refuses
+	// it, even for a key whose pattern would match it.
+	all, _ := h.mustKey(keys.Claims{Resources: []string{"*"}, Actions: []string{keys.ActionExit, keys.ActionOpen}})
+	for _, req := range []gateway.AccessRequest{
+		{Text: all, Resource: "gate:out-99", Action: gateway.ActionExit, Channel: gateway.ChannelScanner},
+		{Text: all, Resource: "locker:Z-99", Action: gateway.ActionOpen, Channel: gateway.ChannelScanner},
+	} {
+		wantDecision(t, "check "+req.Resource, h.checkKey(req), false, gateway.ReasonUnknownResource)
+		wantDecision(t, "authorize "+req.Resource, h.authorize(req), false, gateway.ReasonUnknownResource)
+	}
 }
 
 // TestProofReplayed shows the same device proof twice.
@@ -305,7 +316,10 @@ func TestProofReplayed(t *testing.T) {
 	b, c := h.sign(c)
 	step := keys.Step(h.now(), h.site.Policy.ProofStep)
 	text := proofText(b, c.KeyID, step, priv)
+	wantDecision(t, "check before use", h.checkKey(atLocker(text, "A-03")), true, gateway.ReasonOK)
 	wantDecision(t, "first proof", h.authorize(atLocker(text, "A-03")), true, gateway.ReasonOK)
+	// keys check says what the lane would: the proof was used.
+	wantDecision(t, "check after use", h.checkKey(atLocker(text, "A-03")), false, gateway.ReasonProofReplayed)
 	d := h.authorize(atLocker(text, "A-03"))
 	wantDecision(t, "same proof again", d, false, gateway.ReasonProofReplayed)
 	h.wantRecorded("same proof again", d, gateway.EvAccess)

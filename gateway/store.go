@@ -76,6 +76,9 @@ type KeyStates interface {
 	// UseProofStep records that the device proof for keyID at step was
 	// accepted. It returns false (and records nothing) if it was already used.
 	UseProofStep(keyID string, step int64) (bool, error)
+	// ProofStepUsed reports whether the device proof for keyID at step
+	// was accepted already (read-only: for checks with no side effects).
+	ProofStepUsed(keyID string, step int64) (bool, error)
 }
 
 // SessionState of a parking session.

@@ -108,6 +108,17 @@ func (t *tx) Revoke(r gateway.Revocation) error {
 	return nil
 }
 
+// ProofStepUsed reports whether the device proof for keyID at step was
+// accepted already.
+func (t *tx) ProofStepUsed(keyID string, step int64) (bool, error) {
+	const op = "read proof step"
+	if err := t.check(op, false); err != nil {
+		return false, err
+	}
+	var one int
+	return t.queryRow(op, "SELECT 1 FROM proof_steps WHERE key_id = ? AND step = ?", []any{keyID, step}, &one)
+}
+
 // UseProofStep records that the device proof for keyID at step was
 // accepted. It returns false (and records nothing) if it was already used.
 func (t *tx) UseProofStep(keyID string, step int64) (bool, error) {
