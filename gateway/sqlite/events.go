@@ -204,9 +204,28 @@ func (db *DB) Audit(ctx context.Context) (AuditReport, error) {
 			return a, broken
 		}
 		if n < verifyPage {
-			return a, nil
+			break
 		}
 	}
+	// A chain cut at its end still verifies. What else in the store names
+	// a later event gives the cut away: the cloud's ack cursor, and the
+	// outcome events of the cloud messages in the inbox.
+	var acked, inbox sql.NullInt64
+	if err := db.r.QueryRowContext(ctx, "SELECT (SELECT value FROM meta WHERE key = ?), (SELECT max(seq) FROM inbox)",
+		metaCloudAcked).Scan(&acked, &inbox); err != nil {
+		return a, storeErr("verify event chain: read the ack cursor and the inbox", err)
+	}
+	for _, ref := range []struct {
+		seq  int64
+		what string
+	}{{acked.Int64, "the cloud acknowledged events up to"}, {inbox.Int64, "the inbox names the outcome event"}} {
+		if ref.seq > int64(last) {
+			broken := &ChainError{Seq: last + 1, Reason: fmt.Sprintf("missing: the log ends at %d, but %s %d", last, ref.what, ref.seq)}
+			a.BadSeq = broken.Seq
+			return a, broken
+		}
+	}
+	return a, nil
 }
 
 // LastSeq returns the sequence number of the last event (0 when none).

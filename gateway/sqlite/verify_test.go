@@ -35,6 +35,12 @@ func TestVerifyChainDetectsTampering(t *testing.T) {
 		{"hash rewritten to match edited data", nil, 0}, // filled in below
 		{"prev hash rewritten", []string{`UPDATE events SET prev_hash = zeroblob(32) WHERE seq = 3`}, 3},
 		{"renumbered", []string{`UPDATE events SET seq = seq + 1000 WHERE seq = 9`}, 9},
+		// The tail cut off: the chain that is left verifies, but the
+		// cloud's ack cursor (or an inbox outcome) names a later event.
+		{"acknowledged tail deleted", []string{`INSERT OR REPLACE INTO meta (key, value) VALUES ('cloud_acked', 520)`,
+			`DELETE FROM events WHERE seq > 500`}, 501},
+		{"unacknowledged tail deleted", []string{`INSERT OR REPLACE INTO meta (key, value) VALUES ('cloud_acked', 400)`,
+			`DELETE FROM events WHERE seq > 500`}, 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			db := mustOpen(t, Options{Sync: SyncNormal}) // fast: durability is not what is tested
@@ -67,6 +73,14 @@ func TestVerifyChainDetectsTampering(t *testing.T) {
 			checked, bad, err := db.VerifyChain(t.Context())
 			if bad != wantBad {
 				t.Errorf("VerifyChain: got bad seq %d (%v); want %d", bad, err, wantBad)
+			}
+			if tc.name == "unacknowledged tail deleted" {
+				// Nothing in the store names what was cut: only the
+				// cloud, which has the acked chain, can tell.
+				if err != nil || checked != 500 {
+					t.Errorf("VerifyChain: got %d checked, %v; want 500, nil", checked, err)
+				}
+				return
 			}
 			if wantBad == 0 {
 				if err != nil || checked != n {
