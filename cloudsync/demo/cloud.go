@@ -41,7 +41,18 @@ type Options struct {
 	Logger    *slog.Logger
 }
 
-// Cloud is the demo cloud: broker, operator and checkout page.
+// Bounds on what the demo cloud keeps in memory besides its open
+// sessions: the latest events (for Operator().Events) and approval
+// answers (for the page).
+const (
+	keepEvents   = 1000
+	keepAnswered = 50
+)
+
+// Cloud is the demo cloud: broker, operator and checkout page. It keeps
+// nothing on disk: started again beside a gateway with a history, its
+// operator asks for a replay of the whole log and rebuilds the open
+// sessions from it (see Operator).
 type Cloud struct {
 	o      Options
 	log    *slog.Logger
@@ -82,7 +93,8 @@ func Start(o Options) (*Cloud, error) {
 		return nil, err
 	}
 	c.broker = b
-	c.op, err = StartOperator(OperatorOptions{Broker: b.URL(), Site: o.Site, Kid: o.Kid, Priv: o.Priv, OnEvent: c.onEvent, Logger: o.Logger})
+	c.op, err = StartOperator(OperatorOptions{Broker: b.URL(), Site: o.Site, Kid: o.Kid, Priv: o.Priv, OnEvent: c.onEvent,
+		Keep: keepEvents, Logger: o.Logger})
 	if err != nil {
 		b.Close()
 		return nil, err
@@ -183,8 +195,10 @@ func (c *Cloud) timeLoop() {
 }
 
 // onEvent follows sessions, quotes and checkouts, and answers approval
-// requests. It runs in the MQTT handler: slow work goes to a goroutine.
-func (c *Cloud) onEvent(e cloudsync.Event) {
+// requests, except those in the history it replays at start (a cloud
+// before it answered them, or let them run out). It runs in the MQTT
+// handler: slow work goes to a goroutine.
+func (c *Cloud) onEvent(e cloudsync.Event, history bool) {
 	var d map[string]any
 	if json.Unmarshal(e.Data, &d) != nil {
 		return
@@ -211,13 +225,16 @@ func (c *Cloud) onEvent(e cloudsync.Event) {
 			s.Paid = d["settled"] == true
 		}
 	case gateway.EvApprovalRequested:
+		if history {
+			return
+		}
 		id, who, nick := str("request_id"), str("requester"), str("nickname")
 		if c.o.Approve == "ignore" {
-			c.answered = append(c.answered, fmt.Sprintf("%s: %s asked for %s; left unanswered", id, who, nick))
+			c.answer(fmt.Sprintf("%s: %s asked for %s; left unanswered", id, who, nick))
 			return
 		}
 		approved := c.o.Approve == "auto"
-		c.answered = append(c.answered, fmt.Sprintf("%s: %s asked for %s (%s %s); approved=%v", id, who, nick, str("action"), str("resource"), approved))
+		c.answer(fmt.Sprintf("%s: %s asked for %s (%s %s); approved=%v", id, who, nick, str("action"), str("resource"), approved))
 		c.wg.Add(1)
 		go func() {
 			defer c.wg.Done()
@@ -225,6 +242,15 @@ func (c *Cloud) onEvent(e cloudsync.Event) {
 				c.log.Warn("answer approval request", "id", id, "err", err)
 			}
 		}()
+	}
+}
+
+// answer records an approval answer for the page, keeping the latest
+// keepAnswered (c.mu held).
+func (c *Cloud) answer(line string) {
+	c.answered = append(c.answered, line)
+	if len(c.answered) > keepAnswered {
+		c.answered = append([]string(nil), c.answered[len(c.answered)-keepAnswered:]...)
 	}
 }
 

@@ -32,9 +32,21 @@ type OperatorOptions struct {
 	// (default 100ms).
 	AckEvery    int
 	AckInterval time.Duration
+	// GapWait: when events arrive beyond one still missing and the gap
+	// stays open this long, the operator asks for a replay from the first
+	// missing seq (default 2s). The gateway mends most gaps itself
+	// (it resends after a reconnect and when the cloud is silent).
+	GapWait time.Duration
+	// Keep bounds the events kept for Events to the latest Keep (0: all of
+	// them, for tests that check every event). The chain check and the
+	// acks need none of them.
+	Keep int
 	// OnEvent is called for every new event, in sequence order, from the
-	// MQTT handler: it must not block.
-	OnEvent func(cloudsync.Event)
+	// MQTT handler: it must not block. history is true for an event the
+	// gateway's cloud had acknowledged before this operator started (it
+	// came in the replay the operator asked for to rebuild its state): a
+	// cloud takes it as a fact and answers nothing it asks for again.
+	OnEvent func(e cloudsync.Event, history bool)
 	// Light reads only each event's seq: no chain check, nothing kept
 	// (Events is empty, OnEvent not called). A consumer as cheap as a bare
 	// subscriber, for throughput figures on a machine it shares with the
@@ -50,6 +62,12 @@ type OperatorOptions struct {
 // changes nothing), checks that the sequence is gap-free and the hash
 // chain intact, acknowledges, and signs and sends messages. Tests use its
 // counters to prove that nothing was lost.
+//
+// It keeps nothing on disk: a new Operator is a cloud that lost its state.
+// When the first event it receives is not seq 1 (the gateway has a
+// history the previous cloud acknowledged), it asks for a replay from seq
+// 1 at once, and rebuilds from it what it follows; when a gap stays open
+// for GapWait, it asks for a replay from the first seq it misses.
 type Operator struct {
 	o      OperatorOptions
 	log    *slog.Logger
@@ -59,8 +77,15 @@ type Operator struct {
 	mu         sync.Mutex
 	contig     uint64 // every event up to contig was received
 	lastHash   []byte
+	chainKnown bool                       // lastHash is the hash of event contig (false after Forget past what is kept)
 	pending    map[uint64]cloudsync.Event // received beyond contig
-	events     []cloudsync.Event          // contiguous, in order
+	events     []cloudsync.Event          // contiguous, in order, the latest Keep
+	evFrom     uint64                     // the seq of events[0] (contig+1 when events is empty)
+	started    bool                       // an event was received
+	history    uint64                     // events up to it were acknowledged before this operator started
+	gapSince   time.Time                  // a gap is open since then (zero: none)
+	askedAt    time.Time                  // the last replay request
+	replays    int                        // replay requests sent
 	messages   int                        // up/events messages received
 	malformedN int                        // up/events messages that did not decode
 	dups       int                        // events received again
@@ -76,7 +101,8 @@ type Operator struct {
 	wg   sync.WaitGroup
 }
 
-// StartOperator connects the operator to the broker and starts acking.
+// StartOperator connects the operator to the broker, subscribes and
+// starts acking.
 func StartOperator(o OperatorOptions) (*Operator, error) {
 	if o.ClientID == "" {
 		o.ClientID = "lotgate-cloud-" + o.Site
@@ -87,6 +113,9 @@ func StartOperator(o OperatorOptions) (*Operator, error) {
 	if o.AckInterval <= 0 {
 		o.AckInterval = 100 * time.Millisecond
 	}
+	if o.GapWait <= 0 {
+		o.GapWait = 2 * time.Second
+	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -94,8 +123,10 @@ func StartOperator(o OperatorOptions) (*Operator, error) {
 		o.Now = time.Now
 	}
 	op := &Operator{o: o, log: o.Logger.With("component", "demo-cloud"), topics: cloudsync.TopicsFor(o.Site),
-		pending: map[uint64]cloudsync.Event{}, acking: true, stop: make(chan struct{}), lastHash: gateway.GenesisHash}
+		pending: map[uint64]cloudsync.Event{}, acking: true, stop: make(chan struct{}), lastHash: gateway.GenesisHash, chainKnown: true, evFrom: 1}
 	up := cloudsync.TopicVersion + "/" + o.Site + "/up/#"
+	var subscribed sync.Once
+	subDone := make(chan struct{})
 	mo := mqtt.NewClientOptions().AddBroker(o.Broker).SetClientID(o.ClientID).SetCleanSession(false).
 		SetAutoReconnect(true).SetConnectRetry(true).SetConnectRetryInterval(200 * time.Millisecond).
 		SetMaxReconnectInterval(2 * time.Second).SetOrderMatters(true).SetWriteTimeout(5 * time.Second).
@@ -106,12 +137,20 @@ func StartOperator(o OperatorOptions) (*Operator, error) {
 			if t := c.Subscribe(up, 1, op.onMessage); t.WaitTimeout(5*time.Second) && t.Error() != nil {
 				op.log.Error("subscribe", "err", t.Error())
 			}
+			subscribed.Do(func() { close(subDone) })
 		})
 	op.cli = mqtt.NewClient(mo)
 	t := op.cli.Connect()
 	if !t.WaitTimeout(10*time.Second) || t.Error() != nil {
 		op.cli.Disconnect(0)
 		return nil, fmt.Errorf("demo cloud: connect to %s: %v", o.Broker, t.Error())
+	}
+	// Subscribed before it returns: a caller may publish at once.
+	select {
+	case <-subDone:
+	case <-time.After(10 * time.Second):
+		op.cli.Disconnect(0)
+		return nil, fmt.Errorf("demo cloud: subscribe on %s: timed out", o.Broker)
 	}
 	op.wg.Add(1)
 	go op.ackLoop()
@@ -163,10 +202,24 @@ func (op *Operator) onMessage(_ mqtt.Client, m mqtt.Message) {
 			return
 		}
 	}
-	var fresh []cloudsync.Event
+	type taken struct {
+		e       cloudsync.Event
+		history bool
+	}
+	var fresh []taken
+	replayFrom := uint64(0)
 	op.mu.Lock()
 	op.messages++
 	for _, e := range evs {
+		if !op.started {
+			op.started = true
+			if e.Seq > op.contig+1 {
+				// A cloud that lost its state: what the gateway sends
+				// continues a history acknowledged before. Rebuild it.
+				op.history = e.Seq - 1
+				replayFrom = op.contig + 1
+			}
+		}
 		if _, seen := op.pending[e.Seq]; seen || e.Seq <= op.contig {
 			// Answer a duplicate with an ack: the gateway resends when it
 			// thinks events were lost, and an ack tells it they were not.
@@ -177,6 +230,9 @@ func (op *Operator) onMessage(_ mqtt.Client, m mqtt.Message) {
 		if e.Seq != op.contig+1 {
 			op.outOfOrd++
 			op.pending[e.Seq] = e
+			if op.gapSince.IsZero() {
+				op.gapSince = op.o.Now()
+			}
 			continue
 		}
 		op.pending[e.Seq] = e
@@ -191,19 +247,47 @@ func (op *Operator) onMessage(_ mqtt.Client, m mqtt.Message) {
 				continue
 			}
 			op.checkChain(n)
-			op.events = append(op.events, n)
-			fresh = append(fresh, n)
+			op.keep(n)
+			fresh = append(fresh, taken{n, n.Seq <= op.history})
 		}
+		// Progress: a gap still open is timed from now.
+		op.gapSince = time.Time{}
+		if len(op.pending) > 0 {
+			op.gapSince = op.o.Now()
+		}
+	}
+	if replayFrom > 0 {
+		op.askedAt = op.o.Now()
+		op.replays++
 	}
 	ackNow := op.acking && op.contig-op.acked >= uint64(op.o.AckEvery)
 	op.mu.Unlock()
+	if replayFrom > 0 {
+		op.log.Info("the gateway's events continue a history this cloud does not hold: asking for a replay",
+			"from", replayFrom, "received", evs[0].Seq)
+		op.publishReplay(replayFrom)
+	}
 	if ackNow {
 		op.ack()
 	}
 	if op.o.OnEvent != nil {
-		for _, e := range fresh {
-			op.o.OnEvent(e)
+		for _, t := range fresh {
+			op.o.OnEvent(t.e, t.history)
 		}
+	}
+}
+
+// maxChainErrs bounds the chain errors kept.
+const maxChainErrs = 100
+
+// keep adds a contiguous event to those kept, dropping the oldest past
+// twice Keep (op.mu held).
+func (op *Operator) keep(e cloudsync.Event) {
+	op.events = append(op.events, e)
+	if k := op.o.Keep; k > 0 && len(op.events) >= 2*k {
+		drop := len(op.events) - k
+		op.events = append([]cloudsync.Event(nil), op.events[drop:]...)
+		op.evFrom += uint64(drop)
 	}
 }
 
@@ -215,19 +299,26 @@ func (op *Operator) malformed(err error) {
 }
 
 // checkChain verifies e against the previous event, as the cloud would.
+// The first event after a Forget past what is kept is taken on trust.
 func (op *Operator) checkChain(e cloudsync.Event) {
 	ge, err := e.Gateway()
 	if err != nil {
-		op.chainErrs = append(op.chainErrs, err.Error())
+		op.chainErr(err.Error())
 		return
 	}
-	if !bytes.Equal(ge.PrevHash, op.lastHash) {
-		op.chainErrs = append(op.chainErrs, fmt.Sprintf("seq %d: prev_hash does not match", e.Seq))
+	if op.chainKnown && !bytes.Equal(ge.PrevHash, op.lastHash) {
+		op.chainErr(fmt.Sprintf("seq %d: prev_hash does not match", e.Seq))
 	}
 	if !ge.HashValid() {
-		op.chainErrs = append(op.chainErrs, fmt.Sprintf("seq %d: hash does not match", e.Seq))
+		op.chainErr(fmt.Sprintf("seq %d: hash does not match", e.Seq))
 	}
-	op.lastHash = ge.Hash
+	op.lastHash, op.chainKnown = ge.Hash, true
+}
+
+func (op *Operator) chainErr(msg string) {
+	if len(op.chainErrs) < maxChainErrs {
+		op.chainErrs = append(op.chainErrs, msg)
+	}
 }
 
 func (op *Operator) ackLoop() {
@@ -240,8 +331,34 @@ func (op *Operator) ackLoop() {
 			return
 		case <-t.C:
 			op.ack()
+			op.mendGap()
 		}
 	}
+}
+
+// mendGap asks for a replay from the first missing seq when a gap has
+// stayed open for GapWait (and no replay was asked for in that time).
+func (op *Operator) mendGap() {
+	op.mu.Lock()
+	now := op.o.Now()
+	if op.gapSince.IsZero() || now.Sub(op.gapSince) < op.o.GapWait || now.Sub(op.askedAt) < op.o.GapWait {
+		op.mu.Unlock()
+		return
+	}
+	from := op.contig + 1
+	op.askedAt = now
+	op.replays++
+	missing := len(op.pending)
+	op.mu.Unlock()
+	op.log.Info("a gap in the gateway's events stays open: asking for a replay", "from", from, "held_beyond", missing)
+	op.publishReplay(from)
+}
+
+// publishReplay publishes a replay request without waiting: it runs in
+// the MQTT handler, which must not block.
+func (op *Operator) publishReplay(from uint64) {
+	b, _ := json.Marshal(cloudsync.Replay{From: from})
+	op.cli.Publish(op.topics.Replay, 1, false, b)
 }
 
 // ack publishes down/ack with the contiguous seq, if it moved.
@@ -280,19 +397,32 @@ func (op *Operator) Forget(from uint64) {
 	if from == 0 || from > op.contig {
 		return
 	}
-	op.events = op.events[:from-1]
+	if from <= op.evFrom {
+		op.events, op.evFrom = op.events[:0], from
+	} else {
+		op.events = op.events[:from-op.evFrom]
+	}
 	op.contig = from - 1
 	op.acked = op.contig
 	op.pending = map[uint64]cloudsync.Event{}
-	op.lastHash = gateway.GenesisHash
-	if from > 1 {
-		h, _ := hex.DecodeString(op.events[from-2].Hash)
-		op.lastHash = h
+	op.gapSince = time.Time{}
+	switch {
+	case from == 1:
+		op.lastHash, op.chainKnown = gateway.GenesisHash, true
+	case len(op.events) > 0:
+		h, _ := hex.DecodeString(op.events[len(op.events)-1].Hash)
+		op.lastHash, op.chainKnown = h, true
+	default: // event from-1 is no longer kept
+		op.lastHash, op.chainKnown = nil, false
 	}
 }
 
 // Replay asks the gateway to send events again from seq from.
 func (op *Operator) Replay(from uint64) error {
+	op.mu.Lock()
+	op.replays++
+	op.askedAt = op.o.Now()
+	op.mu.Unlock()
 	b, _ := json.Marshal(cloudsync.Replay{From: from})
 	return wait(op.cli.Publish(op.topics.Replay, 1, false, b))
 }
@@ -353,9 +483,16 @@ type Stats struct {
 	Pending    int      // events received beyond a gap
 	Duplicates int      // events received more than once
 	OutOfOrder int      // events received before an earlier one
-	ChainErrs  []string // hash chain breaks
+	ChainErrs  []string // hash chain breaks (the first 100)
 	Acked      uint64
 	State      cloudsync.State // the last up/state
+	// Replays counts the replay requests sent: at start for a history
+	// this operator does not hold, for a gap that stayed open, and by
+	// Replay.
+	Replays int
+	// History: events up to it were acknowledged before this operator
+	// started (0: it started at seq 1).
+	History uint64
 }
 
 // Stats returns the counters so far.
@@ -363,10 +500,11 @@ func (op *Operator) Stats() Stats {
 	op.mu.Lock()
 	defer op.mu.Unlock()
 	return Stats{Contig: op.contig, Messages: op.messages, Malformed: op.malformedN, Pending: len(op.pending), Duplicates: op.dups, OutOfOrder: op.outOfOrd,
-		ChainErrs: append([]string(nil), op.chainErrs...), Acked: op.acked, State: op.state}
+		ChainErrs: append([]string(nil), op.chainErrs...), Acked: op.acked, State: op.state, Replays: op.replays, History: op.history}
 }
 
-// Events returns the contiguous events received so far.
+// Events returns the contiguous events received so far (the latest, with
+// OperatorOptions.Keep).
 func (op *Operator) Events() []cloudsync.Event {
 	op.mu.Lock()
 	defer op.mu.Unlock()
