@@ -42,7 +42,7 @@ func cmdRun(ctx context.Context, e *env, args []string) error {
 		return &exitError{code: ExitConfig, err: fmt.Errorf("%s: the gateway needs a tariff section", *cfg)}
 	}
 
-	db, err := sqlite.Open(ctx, f.Store.Path, sqlite.Options{Logger: log.With("component", "store"), GroupCommit: true})
+	db, err := sqlite.Open(ctx, f.Store.Path, sqlite.Options{Logger: log.With("component", "store"), GroupCommit: true, Exclusive: true})
 	if err != nil {
 		return fmt.Errorf("open store: %w", err)
 	}

@@ -41,7 +41,9 @@ func openStore(ctx context.Context, f *config.File, mayCreate bool) (*sqlite.DB,
 		path = filepath.Join(dir, "empty.db")
 		removeTemp = func() { os.RemoveAll(dir) }
 	}
-	db, err := sqlite.Open(ctx, path, sqlite.Options{Logger: discardLogger()})
+	// A command that writes (mayCreate) takes the store as the gateway
+	// does, so it fails at once while the gateway runs.
+	db, err := sqlite.Open(ctx, path, sqlite.Options{Logger: discardLogger(), Exclusive: mayCreate})
 	if err != nil {
 		removeTemp()
 		return nil, nil, fmt.Errorf("open store %s: %w", path, err)

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -47,6 +48,11 @@ type Options struct {
 	// MaxReaders bounds the read-only connection pool used by View;
 	// default 4.
 	MaxReaders int
+	// Exclusive takes an advisory lock on path+".lock" until Close: a
+	// second Open with Exclusive fails at once with a Conflict error. The
+	// gateway and the commands that write while it is stopped use it;
+	// read-only commands (audit, reports) do not.
+	Exclusive bool
 }
 
 // maxBatch bounds a group-commit batch, so one batch's latency stays small.
@@ -55,8 +61,9 @@ const maxBatch = 256
 // DB is the SQLite store. It implements gateway.Store. Open it with Open and
 // close it with Close; all methods are safe for concurrent use.
 type DB struct {
-	w      *sql.DB // the one writer connection
-	r      *sql.DB // read-only pool
+	lock   *os.File // the Exclusive lock, nil without
+	w      *sql.DB  // the one writer connection
+	r      *sql.DB  // read-only pool
 	log    *slog.Logger
 	path   string
 	group  bool
@@ -121,6 +128,19 @@ func Open(ctx context.Context, path string, opts Options) (*DB, error) {
 		group:  opts.GroupCommit,
 		closed: make(chan struct{}),
 	}
+	if opts.Exclusive {
+		lock, err := lockFile(path)
+		if err != nil {
+			return nil, err
+		}
+		db.lock = lock
+	}
+	opened := false
+	defer func() {
+		if !opened && db.lock != nil {
+			db.lock.Close() // Open failed after the lock
+		}
+	}()
 
 	common := url.Values{}
 	common.Set("_busy_timeout", fmt.Sprint(busy.Milliseconds()))
@@ -183,6 +203,7 @@ func Open(ctx context.Context, path string, opts Options) (*DB, error) {
 	} else {
 		db.sem = make(chan struct{}, 1)
 	}
+	opened = true
 	return db, nil
 }
 
@@ -216,6 +237,9 @@ func (db *DB) Close() error {
 		// Readers first: the last connection to close (the writer)
 		// checkpoints and removes the WAL.
 		db.closeErr = errors.Join(db.r.Close(), db.w.Close())
+		if db.lock != nil {
+			db.closeErr = errors.Join(db.closeErr, db.lock.Close())
+		}
 		if db.closeErr != nil {
 			db.closeErr = fmt.Errorf("close store %s: %w", db.path, db.closeErr)
 		}
