@@ -98,15 +98,19 @@ func TestFee(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &j); err != nil || code != 0 {
 		t.Fatalf("fee --json: exit %d, %v\n%s", code, err, out)
 	}
-	if j.Total != 1450 || len(j.Units) != 18 || j.Currency != "EUR" {
-		t.Errorf("fee --json: total %d, %d units, %s; want 1450, 18, EUR", j.Total, len(j.Units), j.Currency)
+	if j.Total != 1450 || j.UnitCount != 18 || len(j.Lines) != 4 || j.Currency != "EUR" {
+		t.Errorf("fee --json: total %d, %d units in %d lines, %s; want 1450, 18 in 4, EUR", j.Total, j.UnitCount, len(j.Lines), j.Currency)
 	}
-	var sum int64
-	for _, u := range j.Units {
-		sum += u.Charged
+	var sum, n int64
+	for _, l := range j.Lines {
+		sum += l.Subtotal
+		n += l.Count
+		if l.Subtotal != l.Count*l.Charged {
+			t.Errorf("line %s: subtotal %d; want %d × %d", l.Start, l.Subtotal, l.Count, l.Charged)
+		}
 	}
-	if sum != j.Total {
-		t.Errorf("units sum to %d; total is %d", sum, j.Total)
+	if sum != j.Total || n != j.UnitCount {
+		t.Errorf("lines sum to %d over %d units; total is %d over %d", sum, n, j.Total, j.UnitCount)
 	}
 	out, _, _ = lotgate(t, "", "fee", "--config", "../../configs/site.example.yaml", "--entry", "2026-03-28 18:00", "--exit", "2026-03-28 18:15")
 	if !strings.Contains(out, "free") || !strings.Contains(out, "total  0.00 EUR") {

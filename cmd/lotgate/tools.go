@@ -116,34 +116,47 @@ func parseTime(s string, loc *time.Location) (time.Time, error) {
 	return time.Time{}, fmt.Errorf("time %q: want RFC 3339 or \"2006-01-02 15:04\" (site-local)", s)
 }
 
-// feeJSON is the --json form of `lotgate fee`.
+// maxFeeStay is the longest stay `lotgate fee` computes: a year and a day.
+// Longer stays are a typing mistake (an exit in 9999), and their breakdown
+// would be too long to read.
+const maxFeeStay = 366 * 24 * time.Hour
+
+// feeJSON is the --json form of `lotgate fee`: the breakdown's lines, each
+// a run of Count identical units (see tariff.Unit). Lines and UnitCount
+// cover every unit unless UnlistedUnits > 0 (more than tariff.MaxLines
+// lines; the total includes them).
 type feeJSON struct {
-	Tariff   string     `json:"tariff_version"`
-	Currency string     `json:"currency"`
-	Entry    time.Time  `json:"entry"`
-	Exit     time.Time  `json:"exit"`
-	Minutes  int64      `json:"minutes"`
-	Free     bool       `json:"free"`
-	Total    int64      `json:"total"`
-	Units    []unitJSON `json:"units"`
+	Tariff        string     `json:"tariff_version"`
+	Currency      string     `json:"currency"`
+	Entry         time.Time  `json:"entry"`
+	Exit          time.Time  `json:"exit"`
+	Minutes       int64      `json:"minutes"`
+	Free          bool       `json:"free"`
+	Total         int64      `json:"total"`
+	UnitCount     int64      `json:"unit_count"`
+	UnlistedUnits int64      `json:"unlisted_units"`
+	Lines         []lineJSON `json:"lines"`
 }
 
-type unitJSON struct {
-	Start    time.Time `json:"start"`
-	End      time.Time `json:"end"`
+type lineJSON struct {
+	Start    time.Time `json:"start"` // the first unit's start
+	End      time.Time `json:"end"`   // the last unit's end
+	Count    int64     `json:"count"`
 	Band     string    `json:"band"`
-	Price    int64     `json:"price"`
-	Charged  int64     `json:"charged"`
+	Price    int64     `json:"price"`    // per unit
+	Charged  int64     `json:"charged"`  // per unit
+	Subtotal int64     `json:"subtotal"` // count × charged
 	CappedBy []string  `json:"capped_by,omitempty"`
 }
 
-// cmdFee prints the fee of a stay unit by unit, so an installer can check
-// the tariff against the sign at the entrance.
+// cmdFee prints the fee of a stay line by line (a line is a run of
+// identical units), so an installer can check the tariff against the sign
+// at the entrance.
 func cmdFee(e *env, args []string) error {
 	fs := newFlags(e, "fee", "fee --config FILE --entry T --exit T [--json]")
 	cfg := fs.String("config", "", "site file")
 	entry := fs.String("entry", "", "entry time")
-	exit := fs.String("exit", "", "exit time")
+	exit := fs.String("exit", "", "exit time (at most 366 days after --entry)")
 	asJSON := fs.Bool("json", false, "print JSON")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -171,12 +184,23 @@ func cmdFee(e *env, args []string) error {
 	if out.Before(in) {
 		return usageErr("--exit %s is before --entry %s", *exit, *entry)
 	}
+	// Compared as an instant, not with Sub: a Duration saturates at 292
+	// years, but an instant 366 days after the entry is exact.
+	if out.After(in.Add(maxFeeStay)) {
+		return usageErr("--exit %s is more than 366 days after --entry %s; lotgate fee computes stays of up to 366 days", *exit, *entry)
+	}
 	b := t.Fee(in, out)
+	var units int64
+	for _, u := range b.Units {
+		units += u.Count
+	}
+	units += b.Unlisted
 	if *asJSON {
 		j := feeJSON{Tariff: b.Version, Currency: b.Currency, Entry: b.Entry, Exit: b.Exit,
-			Minutes: int64(out.Sub(in) / time.Minute), Free: b.Free, Total: b.Total, Units: []unitJSON{}}
+			Minutes: int64(out.Sub(in) / time.Minute), Free: b.Free, Total: b.Total,
+			UnitCount: units, UnlistedUnits: b.Unlisted, Lines: []lineJSON{}}
 		for _, u := range b.Units {
-			j.Units = append(j.Units, unitJSON{u.Start, u.End, u.Band, u.Price, u.Charged, u.CappedBy})
+			j.Lines = append(j.Lines, lineJSON{u.Start, u.End, u.Count, u.Band, u.Price, u.Charged, u.Count * u.Charged, u.CappedBy})
 		}
 		enc := json.NewEncoder(e.stdout)
 		enc.SetIndent("", "  ")
@@ -188,14 +212,17 @@ func cmdFee(e *env, args []string) error {
 		fmt.Fprintf(e.stdout, "free   (at most %d minutes)\n", t.FreeMinutes)
 	} else {
 		tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "#\tstart\tend\tband\tprice\tcharged\tcapped by")
-		for i, u := range b.Units {
-			fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\n", i+1, u.Start.Format("01-02 15:04 MST"), u.End.Format("01-02 15:04 MST"),
-				u.Band, money(u.Price), money(u.Charged), strings.Join(u.CappedBy, ", "))
+		fmt.Fprintln(tw, "start\tend\tunits\tband\tprice\tcharged\tsubtotal\tcapped by")
+		for _, u := range b.Units {
+			fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\n", u.Start.Format("01-02 15:04 MST"), u.End.Format("01-02 15:04 MST"),
+				u.Count, u.Band, money(u.Price), money(u.Charged), money(u.Count*u.Charged), strings.Join(u.CappedBy, ", "))
 		}
 		tw.Flush()
+		if b.Unlisted > 0 {
+			fmt.Fprintf(e.stdout, "…      %d more units not listed (the total includes them)\n", b.Unlisted)
+		}
 	}
-	fmt.Fprintf(e.stdout, "total  %s %s\n", money(b.Total), b.Currency)
+	fmt.Fprintf(e.stdout, "total  %s %s (%d units)\n", money(b.Total), b.Currency, units)
 	return nil
 }
 

@@ -33,24 +33,14 @@ func ExampleTariff_Fee() {
 	exit := time.Date(2026, 3, 11, 7, 30, 0, 0, berlin)
 	b := t.Fee(entry, exit)
 	for _, u := range b.Units {
-		line := fmt.Sprintf("%s %-5s %3d %3d %s", u.Start.Format("Mon 15:04"), u.Band, u.Price, u.Charged, strings.Join(u.CappedBy, ", "))
+		line := fmt.Sprintf("%s–%s %2d × %-5s %3d %3d %s", u.Start.Format("Mon 15:04"), u.End.Format("15:04"),
+			u.Count, u.Band, u.Price, u.Charged, strings.Join(u.CappedBy, ", "))
 		fmt.Println(strings.TrimSpace(line))
 	}
 	fmt.Println("total", b.Total, b.Currency)
 	// Output:
-	// Tue 19:00 day   150 150
-	// Tue 19:30 day   150 150
-	// Tue 20:00 night 100 100
-	// Tue 21:00 night 100 100
-	// Tue 22:00 night 100 100
-	// Tue 23:00 night 100 100
-	// Wed 00:00 night 100   0 band night occurrence 2026-03-10
-	// Wed 01:00 night 100   0 band night occurrence 2026-03-10
-	// Wed 02:00 night 100   0 band night occurrence 2026-03-10
-	// Wed 03:00 night 100   0 band night occurrence 2026-03-10
-	// Wed 04:00 night 100   0 band night occurrence 2026-03-10
-	// Wed 05:00 night 100   0 band night occurrence 2026-03-10
-	// Wed 06:00 night 100   0 band night occurrence 2026-03-10
-	// Wed 07:00 night 100   0 band night occurrence 2026-03-10
+	// Tue 19:00–20:00  2 × day   150 150
+	// Tue 20:00–00:00  4 × night 100 100
+	// Wed 00:00–08:00  8 × night 100   0 band night occurrence 2026-03-10
 	// total 700 EUR
 }

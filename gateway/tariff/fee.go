@@ -15,19 +15,33 @@ type Breakdown struct {
 	Total       int64 // minor units
 	// Free is true when the stay lasted at most FreeMinutes (including a
 	// stay whose exit is not after its entry); Units is then empty.
-	Free  bool
-	Units []Unit // in time order
+	Free bool
+	// Units lists the charged units in time order, consecutive identical
+	// ones (same band, price, charge and caps) as one Unit with a Count, so
+	// that a month's stay is a few hundred lines, not thousands. At most
+	// MaxLines are listed.
+	Units []Unit
+	// Unlisted counts the units after the first MaxLines lines: they are in
+	// Total but not in Units. It is 0 for any stay of less than years.
+	Unlisted int64
 }
 
-// Unit is one charged unit of a stay.
+// MaxLines bounds the length of Breakdown.Units, so that a breakdown's
+// memory is bounded whatever the stay.
+const MaxLines = 1 << 14
+
+// Unit is a run of Count consecutive charged units of a stay, each like
+// the others: same band, price, charge and caps.
 type Unit struct {
-	// Start and End are in the tariff's time zone. End is Start plus the
-	// band's UnitMinutes of real time; the last unit may end after the exit
-	// (a started unit is charged in full).
+	// Start is the first unit's start and End the last one's end, in the
+	// tariff's time zone. A unit lasts the band's UnitMinutes of real time,
+	// so End is Start plus Count × UnitMinutes; the last unit may end after
+	// the exit (a started unit is charged in full).
 	Start, End time.Time
-	Band       string // name of the band in force at Start
+	Count      int64  // units in the run, >= 1
+	Band       string // name of the band in force at each unit's start
 	Price      int64  // the band's unit price
-	Charged    int64  // Price reduced by the caps
+	Charged    int64  // what each unit costs: Price reduced by the caps
 	// CappedBy names the caps that reduced the charge (those whose remainder
 	// equals Charged < Price), each one of:
 	//   "band night occurrence 2026-03-28" (the occurrence of band "night"
@@ -41,7 +55,9 @@ type Unit struct {
 // instants; their zone does not matter (the tariff reads them in its own).
 // Monotonic clock readings are ignored: the stay is exit minus entry in wall
 // time, as stored. A stay that is not longer than FreeMinutes costs 0 and is
-// marked Free; one second more and every unit from entry is charged.
+// marked Free; one second more and every unit from entry is charged. Its
+// memory is bounded (MaxLines); its time grows with the number of units, as
+// Total's does.
 func (t *Tariff) Fee(entry, exit time.Time) Breakdown {
 	loc := t.location()
 	b := Breakdown{
@@ -50,12 +66,10 @@ func (t *Tariff) Fee(entry, exit time.Time) Breakdown {
 		Entry:    entry.Round(0).In(loc),
 		Exit:     exit.Round(0).In(loc),
 	}
-	r := recorder{labels: map[labelKey]string{}}
-	if n := t.unitsHint(exit.Sub(entry)); n > 0 {
-		r.units = make([]Unit, 0, n)
-	}
+	r := recorder{loc: loc, entry: entry.Round(0), labels: map[labelKey]string{}}
 	b.Total, b.Free = t.compute(entry, exit, &r)
-	b.Units = r.units
+	r.flush()
+	b.Units, b.Unlisted = r.units, r.unlisted
 	return b
 }
 
@@ -108,8 +122,17 @@ const (
 // between two DST transitions) ends. rec, when not nil, collects the units.
 func (t *Tariff) compute(entry, exit time.Time, rec *recorder) (total int64, free bool) {
 	entry, exit = entry.Round(0), exit.Round(0)
-	stay := exit.Sub(entry)
-	if stay <= time.Duration(t.FreeMinutes)*time.Minute || stay <= 0 {
+	// Units start at entry plus a whole number of seconds off; lastOff is
+	// the last such offset before the exit. Seconds, not a Duration: a
+	// Duration saturates at 292 years, and a stay may be longer.
+	base := entry.Unix() // floor: time keeps nanoseconds in [0, 1e9)
+	lastOff := subSat(exit.Unix(), base)
+	if exit.Nanosecond() <= entry.Nanosecond() {
+		lastOff = subSat(lastOff, 1)
+	}
+	// The stay is at most FreeMinutes exactly when no unit starts at or
+	// after FreeMinutes: lastOff < FreeMinutes×60.
+	if lastOff < 0 || (t.FreeMinutes > 0 && (t.FreeMinutes > math.MaxInt64/60 || lastOff < int64(t.FreeMinutes)*60)) {
 		return 0, true
 	}
 	loc := t.location()
@@ -122,11 +145,10 @@ func (t *Tariff) compute(entry, exit time.Time, rec *recorder) (total int64, fre
 	var day capRing
 	win, winLeft := int64(-1), int64(0) // current 24 h window and its remainder
 
-	base := entry.Unix() // floor: time keeps nanoseconds in [0, 1e9)
 	var zoneOff, zoneFrom, zoneTo int64
 	zoneFrom, zoneTo = 1, 0 // empty: look up on the first unit
 
-	for off := int64(0); time.Duration(off)*time.Second < stay; {
+	for off := int64(0); ; {
 		sec := base + off
 		if sec < zoneFrom || sec >= zoneTo {
 			zoneOff, zoneFrom, zoneTo = zoneAt(sec, loc)
@@ -150,7 +172,7 @@ func (t *Tariff) compute(entry, exit time.Time, rec *recorder) (total int64, fre
 		// The caps covering this unit's start; nil when not configured.
 		var occLeft, winP, dayLeft *int64
 		var occDay int64
-		charge := price
+		charge := max(price, 0) // a negative price (an invalid tariff) is free
 		if band != nil && band.Cap > 0 {
 			occDay = dayNum
 			if band.wraps() && tod < band.To {
@@ -171,7 +193,7 @@ func (t *Tariff) compute(entry, exit time.Time, rec *recorder) (total int64, fre
 			charge = min(charge, *dayLeft)
 		}
 		if rec != nil {
-			rec.add(loc, entry, off, unitSec, bi, band, price, charge,
+			rec.add(off, unitSec, bi, band, price, charge,
 				occLeft, occDay, winP, win, dayLeft, dayNum)
 		}
 		for _, p := range [...]*int64{occLeft, winP, dayLeft} {
@@ -179,10 +201,31 @@ func (t *Tariff) compute(entry, exit time.Time, rec *recorder) (total int64, fre
 				*p -= charge
 			}
 		}
-		total += charge
+		// Saturating: a valid tariff cannot reach 2^63 (MaxAmount), but no
+		// tariff may wrap a fee negative and let a car out free.
+		if total > math.MaxInt64-charge {
+			total = math.MaxInt64
+		} else {
+			total += charge
+		}
+		if unitSec > lastOff-off {
+			break // the next unit would start at or after the exit
+		}
 		off += unitSec
 	}
 	return total, false
+}
+
+// subSat is a - b, saturated to the int64 range.
+func subSat(a, b int64) int64 {
+	d := a - b
+	if (b > 0 && d > a) || (b < 0 && d < a) {
+		if b > 0 {
+			return math.MinInt64
+		}
+		return math.MaxInt64
+	}
+	return d
 }
 
 // zoneAt returns the zone offset in force at Unix second sec and the Unix
@@ -209,11 +252,32 @@ func floorDiv(a, b int64) int64 {
 	return q
 }
 
-// recorder collects units for Fee.
+// recorder collects units for Fee, collapsing each run of identical units
+// into one Unit as it goes.
 type recorder struct {
-	units  []Unit
-	names  []string // backing store for the units' CappedBy
-	labels map[labelKey]string
+	loc      *time.Location
+	entry    time.Time
+	units    []Unit
+	unlisted int64
+	names    []string // backing store for the units' CappedBy
+	labels   map[labelKey]string
+	// lastLabel caches the latest label of each kind.
+	lastLabel [3]struct {
+		k  labelKey
+		s  string
+		ok bool
+	}
+
+	// The run being collected: its first unit's offset from entry and its
+	// units' length (seconds), their count, band, price, charge and caps.
+	inRun         bool
+	off, unitSec  int64
+	count         int64
+	bi            int
+	band          string
+	price, charge int64
+	capped        [3]string
+	nCapped       int
 }
 
 type labelKey struct {
@@ -223,9 +287,32 @@ type labelKey struct {
 }
 
 func (r *recorder) label(k labelKey, band string) string {
-	if s, ok := r.labels[k]; ok {
-		return s
+	// Most units are capped by the same caps as the unit before: the last
+	// label of each kind saves a map lookup.
+	c := &r.lastLabel[labelSlot(k.kind)]
+	if c.ok && c.k == k {
+		return c.s
 	}
+	s, ok := r.labels[k]
+	if !ok {
+		s = r.newLabel(k, band)
+		r.labels[k] = s
+	}
+	c.k, c.s, c.ok = k, s, true
+	return s
+}
+
+func labelSlot(kind byte) int {
+	switch kind {
+	case 'o':
+		return 0
+	case 'w':
+		return 1
+	}
+	return 2
+}
+
+func (r *recorder) newLabel(k labelKey, band string) string {
 	var s string
 	switch k.kind {
 	case 'o':
@@ -235,36 +322,69 @@ func (r *recorder) label(k labelKey, band string) string {
 	default:
 		s = "day " + dayString(k.n)
 	}
-	r.labels[k] = s
 	return s
 }
 
-func (r *recorder) add(loc *time.Location, entry time.Time, off, unitSec int64,
-	bi int, band *Band, price, charge int64,
+func (r *recorder) add(off, unitSec int64, bi int, band *Band, price, charge int64,
 	occLeft *int64, occDay int64, winLeft *int64, win int64, dayLeft *int64, dayNum int64,
 ) {
-	start := entry.Add(time.Duration(off) * time.Second).In(loc)
-	u := Unit{
-		Start:   start,
-		End:     start.Add(time.Duration(unitSec) * time.Second),
-		Price:   price,
-		Charged: charge,
-	}
+	name := ""
 	if band != nil {
-		u.Band = band.Name
+		name = band.Name
 	}
+	var capped [3]string
+	n := 0
 	if charge < price {
-		n := len(r.names)
 		if occLeft != nil && *occLeft == charge {
-			r.names = append(r.names, r.label(labelKey{'o', bi, occDay}, u.Band))
+			capped[n] = r.label(labelKey{'o', bi, occDay}, name)
+			n++
 		}
 		if winLeft != nil && *winLeft == charge {
-			r.names = append(r.names, r.label(labelKey{'w', 0, win}, ""))
+			capped[n] = r.label(labelKey{'w', 0, win}, "")
+			n++
 		}
 		if dayLeft != nil && *dayLeft == charge {
-			r.names = append(r.names, r.label(labelKey{'d', 0, dayNum}, ""))
+			capped[n] = r.label(labelKey{'d', 0, dayNum}, "")
+			n++
 		}
-		u.CappedBy = r.names[n:len(r.names):len(r.names)]
+	}
+	if r.inRun && bi == r.bi && unitSec == r.unitSec && price == r.price && charge == r.charge &&
+		n == r.nCapped && capped == r.capped {
+		r.count++
+		return
+	}
+	r.flush()
+	r.inRun = true
+	r.off, r.unitSec, r.count = off, unitSec, 1
+	r.bi, r.band, r.price, r.charge = bi, name, price, charge
+	r.capped, r.nCapped = capped, n
+}
+
+// flush ends the run being collected: it becomes a Unit, or is counted as
+// unlisted once MaxLines are listed.
+func (r *recorder) flush() {
+	if !r.inRun {
+		return
+	}
+	r.inRun = false
+	if len(r.units) >= MaxLines {
+		r.unlisted += r.count
+		return
+	}
+	// Unix seconds, not Add: a Duration cannot reach past 292 years.
+	sec, ns := r.entry.Unix()+r.off, int64(r.entry.Nanosecond())
+	u := Unit{
+		Start:   time.Unix(sec, ns).In(r.loc),
+		End:     time.Unix(sec+r.count*r.unitSec, ns).In(r.loc),
+		Count:   r.count,
+		Band:    r.band,
+		Price:   r.price,
+		Charged: r.charge,
+	}
+	if r.nCapped > 0 {
+		k := len(r.names)
+		r.names = append(r.names, r.capped[:r.nCapped]...)
+		u.CappedBy = r.names[k:len(r.names):len(r.names)]
 	}
 	r.units = append(r.units, u)
 }
@@ -273,18 +393,4 @@ func (r *recorder) add(loc *time.Location, entry time.Time, off, unitSec int64,
 // wall-clock time) as a date.
 func dayString(n int64) string {
 	return time.Unix(n*secPerDay, 0).UTC().Format(time.DateOnly)
-}
-
-// unitsHint estimates how many units a stay has, to size the slice once.
-func (t *Tariff) unitsHint(stay time.Duration) int {
-	shortest := 0
-	for _, b := range t.Bands {
-		if b.UnitMinutes > 0 && (shortest == 0 || b.UnitMinutes < shortest) {
-			shortest = b.UnitMinutes
-		}
-	}
-	if shortest == 0 || stay <= 0 {
-		return 0
-	}
-	return int(min(stay/(time.Duration(shortest)*time.Minute)+1, 1<<16))
 }

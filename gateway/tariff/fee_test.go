@@ -1,6 +1,7 @@
 package tariff
 
 import (
+	"math"
 	"slices"
 	"testing"
 	"time"
@@ -258,6 +259,7 @@ func TestFee(t *testing.T) {
 			}
 			entry, exit := at(t, tr.Location, tt.entry), at(t, tr.Location, tt.exit)
 			b := tr.Fee(entry, exit)
+			units := expand(b)
 
 			if b.Total != tt.wantTotal {
 				t.Errorf("Fee(%s, %s).Total = %d; want %d", tt.entry, tt.exit, b.Total, tt.wantTotal)
@@ -268,9 +270,9 @@ func TestFee(t *testing.T) {
 			if b.Free != tt.wantFree {
 				t.Errorf("Free = %v; want %v", b.Free, tt.wantFree)
 			}
-			charged := make([]int64, len(b.Units))
+			charged := make([]int64, len(units))
 			var sum int64
-			for i, u := range b.Units {
+			for i, u := range units {
 				charged[i] = u.Charged
 				sum += u.Charged
 			}
@@ -280,25 +282,25 @@ func TestFee(t *testing.T) {
 			if tt.wantCharged != nil && !slices.Equal(charged, tt.wantCharged) {
 				t.Errorf("charged per unit = %v; want %v", charged, tt.wantCharged)
 			}
-			if tt.wantNumUnits > 0 && len(b.Units) != tt.wantNumUnits {
-				t.Errorf("got %d units; want %d", len(b.Units), tt.wantNumUnits)
+			if tt.wantNumUnits > 0 && len(units) != tt.wantNumUnits {
+				t.Errorf("got %d units; want %d", len(units), tt.wantNumUnits)
 			}
 			for i, want := range tt.wantStarts {
-				if i >= len(b.Units) {
-					t.Errorf("unit %d: missing (%d units)", i, len(b.Units))
+				if i >= len(units) {
+					t.Errorf("unit %d: missing (%d units)", i, len(units))
 					continue
 				}
-				if got := b.Units[i].Start.Format("2006-01-02 15:04 -0700"); got != want {
+				if got := units[i].Start.Format("2006-01-02 15:04 -0700"); got != want {
 					t.Errorf("unit %d starts %s; want %s", i, got, want)
 				}
 			}
 			for _, c := range tt.wantCapped {
-				if c.unit >= len(b.Units) {
-					t.Errorf("unit %d: missing (%d units)", c.unit, len(b.Units))
+				if c.unit >= len(units) {
+					t.Errorf("unit %d: missing (%d units)", c.unit, len(units))
 					continue
 				}
-				if got := b.Units[c.unit].CappedBy; !slices.Equal(got, c.by) {
-					t.Errorf("unit %d (%s) capped by %q; want %q", c.unit, b.Units[c.unit].Start, got, c.by)
+				if got := units[c.unit].CappedBy; !slices.Equal(got, c.by) {
+					t.Errorf("unit %d (%s) capped by %q; want %q", c.unit, units[c.unit].Start, got, c.by)
 				}
 			}
 			checkUnits(t, tr, b)
@@ -306,13 +308,31 @@ func TestFee(t *testing.T) {
 	}
 }
 
-// checkUnits checks what every breakdown must satisfy: units back to back
-// from entry, each starting before the exit, with the band in force at its
-// local start, its band's price and length, and a charge within 0..price.
+// checkUnits checks what every breakdown must satisfy: lines of Count >= 1
+// units, each line different from the one before (runs are maximal), and,
+// unit by unit, units back to back from entry, each starting before the
+// exit, with the band in force at its local start, its band's price and
+// length, and a charge within 0..price.
 func checkUnits(t *testing.T, tr *Tariff, b Breakdown) {
 	t.Helper()
-	next := b.Entry
 	for i, u := range b.Units {
+		if u.Count < 1 {
+			t.Errorf("line %d: count %d; want >= 1", i, u.Count)
+			return
+		}
+		if i > 0 {
+			p := b.Units[i-1]
+			if p.Band == u.Band && p.Price == u.Price && p.Charged == u.Charged && slices.Equal(p.CappedBy, u.CappedBy) {
+				t.Errorf("lines %d and %d are alike (%s %d %d %q); want one line", i-1, i, u.Band, u.Price, u.Charged, u.CappedBy)
+			}
+		}
+	}
+	if b.Unlisted != 0 {
+		t.Errorf("%d units unlisted; want all listed", b.Unlisted)
+	}
+	units := expand(b)
+	next := b.Entry
+	for i, u := range units {
 		if !u.Start.Equal(next) {
 			t.Errorf("unit %d starts %s; want %s (end of the previous unit)", i, u.Start, next)
 			return
@@ -340,8 +360,8 @@ func checkUnits(t *testing.T, tr *Tariff, b Breakdown) {
 		}
 		next = u.End
 	}
-	if n := len(b.Units); n > 0 && b.Units[n-1].End.Before(b.Exit) {
-		t.Errorf("last unit ends %s, before the exit %s", b.Units[n-1].End, b.Exit)
+	if n := len(units); n > 0 && units[n-1].End.Before(b.Exit) {
+		t.Errorf("last unit ends %s, before the exit %s", units[n-1].End, b.Exit)
 	}
 }
 
@@ -380,8 +400,8 @@ func TestFeeInvalidTariffIsSafe(t *testing.T) {
 		if got := tr.Total(entry, entry.Add(3*time.Hour)); got != b.Total {
 			t.Errorf("Total = %d; Fee.Total = %d", got, b.Total)
 		}
-		if len(b.Units) != 180 {
-			t.Errorf("got %d units; want 180 one-minute units", len(b.Units))
+		if n := len(expand(b)); n != 180 {
+			t.Errorf("got %d units; want 180 one-minute units", n)
 		}
 	}
 }
@@ -393,4 +413,88 @@ func TestTotalDoesNotAllocate(t *testing.T) {
 	if n := testing.AllocsPerRun(10, func() { tr.Total(entry, exit) }); n != 0 {
 		t.Errorf("Total allocates %v times per call; want 0", n)
 	}
+}
+
+// No tariff, valid or not, wraps a fee negative: an invalid price of 2^62
+// saturates at the largest int64 (two units would wrap to -2^63).
+func TestTotalSaturates(t *testing.T) {
+	tr := exampleTariff(t)
+	tr.Cap24h, tr.FreeMinutes = 0, 0
+	tr.Bands = []Band{{Name: "all", From: 0, To: MinutesPerDay, UnitMinutes: 1, UnitPrice: 1 << 62}}
+	entry := at(t, tr.Location, "2026-03-02 10:00")
+	for _, minutes := range []int{1, 2, 3, 31} {
+		exit := entry.Add(time.Duration(minutes) * time.Minute)
+		want := int64(math.MaxInt64)
+		if minutes == 1 {
+			want = 1 << 62
+		}
+		if got := tr.Total(entry, exit); got != want {
+			t.Errorf("Total over %d min at 2^62 a minute = %d; want %d", minutes, got, want)
+		}
+		if got := tr.Fee(entry, exit).Total; got != want {
+			t.Errorf("Fee over %d min at 2^62 a minute: Total = %d; want %d", minutes, got, want)
+		}
+	}
+}
+
+// The largest valid amounts over the longest stay time.Time can be parsed
+// from ("0001-01-01" to "9999-12-31") neither overflow nor stop early: a
+// Duration saturates at 292 years, so the engine counts in seconds.
+func TestTotalLongestStay(t *testing.T) {
+	tr := exampleTariff(t)
+	tr.Cap24h, tr.FreeMinutes = 0, 0
+	tr.Bands = []Band{{Name: "all", From: 0, To: MinutesPerDay, UnitMinutes: MaxMinutes, UnitPrice: MaxAmount}}
+	entry := time.Date(1, 1, 1, 0, 0, 0, 0, time.UTC)
+	exit := time.Date(9999, 12, 31, 23, 59, 0, 0, time.UTC)
+	unit := int64(MaxMinutes) * 60
+	units := (exit.Unix()-entry.Unix())/unit + 1 // the last one is started
+	want := units * MaxAmount
+	if got := tr.Total(entry, exit); got != want {
+		t.Errorf("Total(0001-01-01, 9999-12-31) = %d; want %d units × %d = %d", got, units, MaxAmount, want)
+	}
+	b := tr.Fee(entry, exit)
+	if b.Total != want || len(b.Units) != 1 || b.Units[0].Count != units {
+		t.Fatalf("Fee: total %d, %d lines; want %d, one line of %d units", b.Total, len(b.Units), want, units)
+	}
+	if u := b.Units[0]; !u.Start.Equal(entry) || u.End.Before(exit) || u.End.Sub(u.Start) < 0 {
+		t.Errorf("the line runs %s to %s; want from %s to at least %s", u.Start, u.End, entry, exit)
+	}
+}
+
+// A breakdown lists at most MaxLines lines; the rest are counted, and in
+// the total.
+func TestFeeUnlisted(t *testing.T) {
+	tr := exampleTariff(t)
+	tr.Cap24h, tr.FreeMinutes = 0, 0
+	// Two half-day bands of one unit each: every unit is its own line.
+	tr.Bands = []Band{
+		{Name: "am", From: 0, To: 720, UnitMinutes: 720, UnitPrice: 1},
+		{Name: "pm", From: 720, To: MinutesPerDay, UnitMinutes: 720, UnitPrice: 2},
+	}
+	entry := time.Date(2000, 1, 1, 0, 0, 0, 0, tr.Location)
+	exit := entry.AddDate(30, 0, 0)
+	b := tr.Fee(entry, exit)
+	if len(b.Units) != MaxLines {
+		t.Errorf("got %d lines; want MaxLines (%d)", len(b.Units), MaxLines)
+	}
+	if b.Unlisted == 0 || listed(b)+b.Unlisted < 2*365*30 {
+		t.Errorf("%d listed, %d unlisted units; want MaxLines listed and the rest of about %d counted", listed(b), b.Unlisted, 2*365*30)
+	}
+	if got := tr.Total(entry, exit); b.Total != got {
+		t.Errorf("Fee.Total = %d; Total = %d", b.Total, got)
+	}
+}
+
+// Identical consecutive units are one line: a 30-day stay of the example
+// tariff in 15-minute units (2880 units) is a short breakdown.
+func TestFeeCollapses(t *testing.T) {
+	tr, entry, exit := bench30Days(t)
+	b := tr.Fee(entry, exit)
+	if n := listed(b); n != bench30DaysUnits {
+		t.Errorf("%d units listed; want %d", n, bench30DaysUnits)
+	}
+	if len(b.Units) > 5*30 {
+		t.Errorf("%d lines for 30 days; want at most 5 a day", len(b.Units))
+	}
+	checkUnits(t, tr, b)
 }

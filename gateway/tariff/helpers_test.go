@@ -70,3 +70,29 @@ func cat(parts ...[]int64) []int64 {
 	}
 	return s
 }
+
+// expand undoes Fee's collapsing: one Unit (Count 1) per charged unit.
+func expand(b Breakdown) []Unit {
+	var out []Unit
+	for _, u := range b.Units {
+		if u.Count < 1 {
+			continue // checkUnits reports it
+		}
+		d := u.End.Sub(u.Start) / time.Duration(u.Count)
+		for i := range u.Count {
+			start := u.Start.Add(time.Duration(i) * d)
+			out = append(out, Unit{Start: start, End: start.Add(d), Count: 1,
+				Band: u.Band, Price: u.Price, Charged: u.Charged, CappedBy: u.CappedBy})
+		}
+	}
+	return out
+}
+
+// listed is how many units b lists.
+func listed(b Breakdown) int64 {
+	var n int64
+	for _, u := range b.Units {
+		n += u.Count
+	}
+	return n
+}

@@ -5,9 +5,26 @@ import (
 	"time"
 )
 
-// maxUnitMinutes bounds a unit's length (366 days) so that durations never
-// overflow; no real tariff comes near it.
-const maxUnitMinutes = 366 * MinutesPerDay
+// Upper bounds Validate puts on a tariff. No real tariff comes near them;
+// they exist so that no input, from a site file or a signed tariff update,
+// can make a fee overflow or a duration wrap.
+const (
+	// MaxAmount bounds every amount of a tariff (unit_price, cap, cap_24h,
+	// cap_day, lost_ticket_fee): 10^9 minor units, 10 000 000.00 in a
+	// two-decimal currency. With it, even a stay from year 1 to 9999 in
+	// one-minute units sums to less than 2^63 (the engine saturates anyway).
+	MaxAmount int64 = 1_000_000_000
+	// MaxMinutes bounds every length of a tariff (unit_minutes,
+	// free_minutes, exit_grace_minutes): 366 days.
+	MaxMinutes = 366 * MinutesPerDay
+	// MaxBands bounds the number of bands: one every 15 minutes. Validate's
+	// overlap check grows with its square.
+	MaxBands = 96
+)
+
+// maxUnitMinutes bounds a unit's length in the engine, for tariffs that did
+// not pass Validate.
+const maxUnitMinutes = MaxMinutes
 
 // FieldError is one problem found by Validate. Field is a path in the
 // config's names ("bands[1].from", "cap_24h"), so a config loader can prefix
@@ -40,23 +57,35 @@ func (t *Tariff) Validate() []error {
 	if t.Location == nil {
 		add("time_zone", "is required (an IANA name, e.g. Europe/Berlin)")
 	}
-	if t.FreeMinutes < 0 {
-		add("free_minutes", "%d is negative", t.FreeMinutes)
+	minutes := func(field string, v int) {
+		switch {
+		case v < 0:
+			add(field, "%d is negative", v)
+		case v > MaxMinutes:
+			add(field, "%d is more than %d (366 days)", v, MaxMinutes)
+		}
 	}
-	if t.ExitGraceMinutes < 0 {
-		add("exit_grace_minutes", "%d is negative", t.ExitGraceMinutes)
+	// amount checks an amount; capNote is said of a negative one.
+	amount := func(field string, v int64, capNote string) {
+		switch {
+		case v < 0:
+			add(field, "%d is negative%s", v, capNote)
+		case v > MaxAmount:
+			add(field, "%d is more than %d minor units, the most a tariff amount may be", v, MaxAmount)
+		}
 	}
-	if t.LostTicketFee < 0 {
-		add("lost_ticket_fee", "%d is negative", t.LostTicketFee)
-	}
-	if t.Cap24h < 0 {
-		add("cap_24h", "%d is negative (0 means no cap)", t.Cap24h)
-	}
-	if t.CapDay < 0 {
-		add("cap_day", "%d is negative (0 means no cap)", t.CapDay)
-	}
+	const noCap = " (0 means no cap)"
+	minutes("free_minutes", t.FreeMinutes)
+	minutes("exit_grace_minutes", t.ExitGraceMinutes)
+	amount("lost_ticket_fee", t.LostTicketFee, "")
+	amount("cap_24h", t.Cap24h, noCap)
+	amount("cap_day", t.CapDay, noCap)
 	if len(t.Bands) == 0 {
 		add("bands", "at least one band is required, covering 00:00–24:00")
+		return errs
+	}
+	if len(t.Bands) > MaxBands {
+		add("bands", "%d bands are more than %d", len(t.Bands), MaxBands)
 		return errs
 	}
 
@@ -86,15 +115,11 @@ func (t *Tariff) Validate() []error {
 		}
 		if b.UnitMinutes <= 0 {
 			add(p+".unit_minutes", "%d must be positive", b.UnitMinutes)
-		} else if b.UnitMinutes > maxUnitMinutes {
-			add(p+".unit_minutes", "%d is more than %d (366 days)", b.UnitMinutes, maxUnitMinutes)
+		} else {
+			minutes(p+".unit_minutes", b.UnitMinutes)
 		}
-		if b.UnitPrice < 0 {
-			add(p+".unit_price", "%d is negative", b.UnitPrice)
-		}
-		if b.Cap < 0 {
-			add(p+".cap", "%d is negative (0 means no cap)", b.Cap)
-		}
+		amount(p+".unit_price", b.UnitPrice, "")
+		amount(p+".cap", b.Cap, noCap)
 	}
 	if !rangesOK {
 		// Coverage of a band with a bad range is unknown: reporting gaps

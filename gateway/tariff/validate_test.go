@@ -2,6 +2,7 @@ package tariff
 
 import (
 	"errors"
+	"fmt"
 	"testing"
 )
 
@@ -136,6 +137,47 @@ func TestValidate(t *testing.T) {
 			},
 		},
 		{
+			name: "every bound, exactly",
+			change: func(t *Tariff) {
+				t.FreeMinutes, t.ExitGraceMinutes = MaxMinutes, MaxMinutes
+				t.LostTicketFee, t.Cap24h, t.CapDay = MaxAmount, MaxAmount, MaxAmount
+				t.Bands[0].UnitMinutes, t.Bands[0].UnitPrice, t.Bands[0].Cap = MaxMinutes, MaxAmount, MaxAmount
+			},
+		},
+		{
+			name: "every bound, one over",
+			change: func(t *Tariff) {
+				t.FreeMinutes, t.ExitGraceMinutes = MaxMinutes+1, MaxMinutes+1
+				t.LostTicketFee, t.Cap24h, t.CapDay = MaxAmount+1, MaxAmount+1, MaxAmount+1
+				t.Bands[0].UnitMinutes, t.Bands[0].UnitPrice, t.Bands[0].Cap = MaxMinutes+1, MaxAmount+1, MaxAmount+1
+			},
+			want: []string{
+				"free_minutes: 527041 is more than 527040 (366 days)",
+				"exit_grace_minutes: 527041 is more than 527040 (366 days)",
+				"lost_ticket_fee: 1000000001 is more than 1000000000 minor units, the most a tariff amount may be",
+				"cap_24h: 1000000001 is more than 1000000000 minor units, the most a tariff amount may be",
+				"cap_day: 1000000001 is more than 1000000000 minor units, the most a tariff amount may be",
+				"bands[0].unit_minutes: 527041 is more than 527040 (366 days)",
+				"bands[0].unit_price: 1000000001 is more than 1000000000 minor units, the most a tariff amount may be",
+				"bands[0].cap: 1000000001 is more than 1000000000 minor units, the most a tariff amount may be",
+			},
+		},
+		{
+			// The QA case: two units of 2^62 overflowed the fee.
+			name:   "price of 2^62",
+			change: func(t *Tariff) { t.Bands[1].UnitPrice = 1 << 62 },
+			want:   []string{"bands[1].unit_price: 4611686018427387904 is more than 1000000000 minor units, the most a tariff amount may be"},
+		},
+		{
+			name:   "MaxBands bands are valid",
+			change: func(t *Tariff) { t.Bands = quarterBands(MaxBands) },
+		},
+		{
+			name:   "one band too many",
+			change: func(t *Tariff) { t.Bands = quarterBands(MaxBands + 1) },
+			want:   []string{"bands: 97 bands are more than 96"},
+		},
+		{
 			name:   "no bands",
 			change: func(t *Tariff) { t.Bands = nil },
 			want:   []string{"bands: at least one band is required, covering 00:00–24:00"},
@@ -171,4 +213,14 @@ func TestValidateNil(t *testing.T) {
 	if errs := tr.Validate(); len(errs) != 1 {
 		t.Errorf("(*Tariff)(nil).Validate() = %v; want one error", errs)
 	}
+}
+
+// quarterBands returns n back-to-back bands covering the day (n <= 1440).
+func quarterBands(n int) []Band {
+	bands := make([]Band, n)
+	for i := range bands {
+		bands[i] = Band{Name: fmt.Sprintf("b%d", i), From: i * MinutesPerDay / n, To: (i + 1) * MinutesPerDay / n,
+			UnitMinutes: 15, UnitPrice: 100}
+	}
+	return bands
 }
