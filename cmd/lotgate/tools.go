@@ -9,6 +9,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io/fs"
 	"os"
 	"strings"
 	"text/tabwriter"
@@ -251,10 +252,11 @@ func cmdKeys(ctx context.Context, e *env, args []string) error {
 	return usageErr("unknown keys subcommand %q; want keygen, issue or check", args[0])
 }
 
-// cmdKeygen makes an operator key pair.
+// cmdKeygen makes an operator key pair. With --seed-file the seed goes to
+// that new file only (it is never printed); without, it is printed.
 func cmdKeygen(e *env, args []string) error {
 	fs := newFlags(e, "keys keygen", "keys keygen [--seed-file FILE]")
-	seedFile := fs.String("seed-file", "", "also write the private seed to this file (mode 0600)")
+	seedFile := fs.String("seed-file", "", "write the private seed to this new file (mode 0600) instead of printing it; an existing file is never overwritten")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -262,13 +264,43 @@ func cmdKeygen(e *env, args []string) error {
 	if err != nil {
 		return fmt.Errorf("generate operator key: %w", err)
 	}
+	seed := keys.EncodePrivateKey(priv)
 	if *seedFile != "" {
-		if err := os.WriteFile(*seedFile, []byte(keys.EncodePrivateKey(priv)+"\n"), 0o600); err != nil {
-			return fmt.Errorf("write seed: %w", err)
+		if err := writeNewSecret(*seedFile, []byte(seed+"\n")); err != nil {
+			return err
 		}
+		fmt.Fprintf(e.stdout, "kid: %s\npublic_key: %s\nseed_file: %s\n", kid, keys.EncodePublicKey(pub), *seedFile)
+	} else {
+		fmt.Fprintf(e.stdout, "kid: %s\npublic_key: %s\nprivate_seed: %s\n", kid, keys.EncodePublicKey(pub), seed)
 	}
-	fmt.Fprintf(e.stdout, "kid: %s\npublic_key: %s\nprivate_seed: %s\n", kid, keys.EncodePublicKey(pub), keys.EncodePrivateKey(priv))
 	fmt.Fprintln(e.stderr, "# put kid and public_key under trusted_keys in the site file; keep the seed on the key server only")
+	return nil
+}
+
+// writeNewSecret writes data to a file that must not exist yet, mode 0600.
+// O_EXCL makes an existing file, or a symlink (even a dangling one), an
+// error: an operator seed is the only copy of a private key, and a second
+// keygen with the same name must not destroy it. A partly written file is
+// removed.
+func writeNewSecret(path string, data []byte) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if errors.Is(err, fs.ErrExist) {
+		return fmt.Errorf("write seed: %s already exists; refusing to overwrite it (it may be an operator's only private key): choose another file", path)
+	}
+	if err != nil {
+		return fmt.Errorf("write seed: %w", err)
+	}
+	_, err = f.Write(data)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(path)
+		return fmt.Errorf("write seed %s: %w", path, err)
+	}
 	return nil
 }
 
