@@ -316,6 +316,10 @@ func (g *Gateway) paymentTx(in PaymentIn, now time.Time, res *PaymentResult, ses
 		if err != nil {
 			return err
 		}
+		dueBefore, err := g.due(tx, s, now)
+		if err != nil {
+			return err
+		}
 		if s.Paid > math.MaxInt64-in.Amount {
 			return Errorf(Invalid, "payment %s: amount %d would overflow session %s's total paid %d", in.ID, in.Amount, s.ID, s.Paid)
 		}
@@ -375,6 +379,15 @@ func (g *Gateway) paymentTx(in PaymentIn, now time.Time, res *PaymentResult, ses
 			return err
 		}
 		res.Seq = rec.last()
+		if over := in.Amount - dueBefore.Amount; over > 0 {
+			// More than was due (cash at the station during a phone
+			// checkout, say): an alarm, so the operator refunds it.
+			if err := rec.add(tx, now, EvAlarm, map[string]any{"alarm": "overpaid", "session_id": s.ID,
+				"payment_id": p.ID, "method": p.Method, "amount": in.Amount, "due_before": dueBefore.Amount,
+				"overpaid": over, "currency": d.Currency}); err != nil {
+				return err
+			}
+		}
 		return nil
 	}
 }
