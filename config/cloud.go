@@ -196,13 +196,21 @@ func (d *decoder) cloud(m *mapping, f *File) {
 			d.errorf(l, p, "%v", err)
 		}
 	}
-	// A missing broker in mode mqtt is refused when the cloud starts (not
-	// here: older files with only "mode: mqtt" still load for the tools).
-	if c.Broker != "" {
+	// Mode mqtt without a broker cannot run: say so here, at the mode's
+	// line (or the empty broker's), so that check-config refuses what run
+	// would, before run touches the store.
+	switch {
+	case c.Broker != "":
 		if err := checkBrokerURL(c.Broker); err != nil {
 			l, p := at("broker")
 			d.errorf(l, p, "%v", err)
 		}
+	case c.Mode == CloudMQTT:
+		l, _ := at("mode")
+		if m.has("broker") {
+			l, _ = at("broker") // broker: ""
+		}
+		d.errorf(l, "cloud.broker", "is required with mode mqtt: the broker's URL, e.g. \"mqtts://mqtt.example.com:8883\" (or mode: off to run without a cloud)")
 	}
 }
 

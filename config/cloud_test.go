@@ -10,7 +10,7 @@ import (
 
 // withCloud is the minimal file with another cloud section.
 func withCloud(cloud string) string {
-	return strings.Replace(minimal, "cloud: {mode: mqtt}\n", cloud, 1)
+	return strings.Replace(minimal, "cloud: {mode: mqtt, broker: \"tcp://broker.example:1883\"}\n", cloud, 1)
 }
 
 func TestCloudDefaults(t *testing.T) {
@@ -89,6 +89,8 @@ func TestCloudProblems(t *testing.T) {
 		{"cert without key", "cloud: {mode: mqtt, tls: {cert_file: a}}\n", "cloud.tls", "go together"},
 		{"demo not loopback", "cloud: {mode: demo, demo: {checkout_listen: \"0.0.0.0:80\"}}\n", "cloud.demo.checkout_listen", "loopback"},
 		{"unknown key", "cloud: {mode: mqtt, brokr: x}\n", "cloud.brokr", "unknown key"},
+		{"mqtt without broker", "cloud: {mode: mqtt}\n", "cloud.broker", "is required with mode mqtt"},
+		{"mqtt with an empty broker", "cloud:\n  mode: mqtt\n  broker: \"\"\n", "cloud.broker", "is required with mode mqtt"},
 		{"bad approve", "cloud: {mode: demo, demo: {approve: maybe}}\n", "cloud.demo.approve", "unknown value"},
 		{"disk cap without unit", "cloud: {mode: mqtt, disk_cap: 512}\n", "cloud.disk_cap", "not a size"},
 		{"disk cap unknown unit", "cloud: {mode: mqtt, disk_cap: 5PB}\n", "cloud.disk_cap", "not a size"},
@@ -128,7 +130,7 @@ func TestCloudDiskCap(t *testing.T) {
 		{"1500kB", 1_500_000},
 		{"0", 0},
 	} {
-		f, err := Parse("site.yaml", []byte(withCloud("cloud: {mode: mqtt, disk_cap: \""+tc.in+"\"}\n")))
+		f, err := Parse("site.yaml", []byte(withCloud("cloud: {mode: mqtt, broker: \"tcp://b:1883\", disk_cap: \""+tc.in+"\"}\n")))
 		if err != nil {
 			t.Errorf("disk_cap %q: %v", tc.in, err)
 			continue

@@ -23,7 +23,7 @@ lanes:
   - {id: x, direction: exit, barrier: b1, loop: l1}
 trusted_keys:
   - {kid: k, public_key: PeRzyr8PPfR6tA4EyuZsq24CWqRmsZJEDcchYKHZ5Rw=}
-cloud: {mode: mqtt}
+cloud: {mode: mqtt, broker: "tcp://broker.example:1883"}
 `
 
 func TestDefaults(t *testing.T) {
