@@ -37,9 +37,9 @@ type OperatorOptions struct {
 	// missing seq (default 2s). The gateway mends most gaps itself
 	// (it resends after a reconnect and when the cloud is silent).
 	GapWait time.Duration
-	// Keep bounds the events kept for Events to the latest Keep (0: all of
-	// them, for tests that check every event). The chain check and the
-	// acks need none of them.
+	// Keep bounds the events kept for Events: the latest Keep to 2×Keep
+	// (0: all of them, for tests that check every event). The chain check
+	// and the acks need none of them.
 	Keep int
 	// OnEvent is called for every new event, in sequence order, from the
 	// MQTT handler: it must not block. history is true for an event the
@@ -79,7 +79,7 @@ type Operator struct {
 	lastHash   []byte
 	chainKnown bool                       // lastHash is the hash of event contig (false after Forget past what is kept)
 	pending    map[uint64]cloudsync.Event // received beyond contig
-	events     []cloudsync.Event          // contiguous, in order, the latest Keep
+	events     []cloudsync.Event          // contiguous, in order, the latest Keep to 2×Keep
 	evFrom     uint64                     // the seq of events[0] (contig+1 when events is empty)
 	started    bool                       // an event was received
 	history    uint64                     // events up to it were acknowledged before this operator started
