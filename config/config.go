@@ -191,7 +191,7 @@ func (d *decoder) document(data []byte) (*yaml.Node, bool) {
 		if errors.Is(err, io.EOF) {
 			d.errorf(0, "", "empty file; a site file starts with \"version: %d\"", Version)
 		} else {
-			d.yamlError(err)
+			d.yamlError(err, data)
 		}
 		return nil, false
 	}
@@ -200,7 +200,7 @@ func (d *decoder) document(data []byte) (*yaml.Node, bool) {
 		d.errorf(extra.Line, "", "more than one YAML document (---); a site file is one document")
 		return nil, false
 	} else if !errors.Is(err, io.EOF) {
-		d.yamlError(err)
+		d.yamlError(err, data)
 		return nil, false
 	}
 	if len(doc.Content) == 0 {
@@ -217,8 +217,12 @@ func (d *decoder) document(data []byte) (*yaml.Node, bool) {
 }
 
 // yamlError turns a syntax error from the YAML parser into problems,
-// keeping its line numbers.
-func (d *decoder) yamlError(err error) {
+// keeping its line numbers. YAML forbids tabs in indentation, and the
+// parser's message for one is vague and often lines away ("did not find
+// expected key" at the start of the enclosing mapping): when data indents
+// a line with a tab, the problem is told at that line instead, with the
+// parser's words after it.
+func (d *decoder) yamlError(err error, data []byte) {
 	var te *yaml.TypeError
 	if errors.As(err, &te) {
 		for _, msg := range te.Errors {
@@ -226,7 +230,28 @@ func (d *decoder) yamlError(err error) {
 		}
 		return
 	}
+	if line := tabIndentedLine(data); line > 0 {
+		msg := strings.TrimPrefix(err.Error(), "yaml: ")
+		d.errorf(line, "", "YAML syntax: tabs are not allowed for indentation; indent with spaces (the parser said: %s)", msg)
+		return
+	}
 	d.syntax(err.Error())
+}
+
+// tabIndentedLine returns the number of the first line whose leading
+// whitespace holds a tab (blank lines aside), or 0. A tab before a comment
+// counts: the parser refuses it too.
+func tabIndentedLine(data []byte) int {
+	for i, line := range strings.Split(string(data), "\n") {
+		rest := strings.TrimLeft(line, " \t")
+		if rest == "" || rest == "\r" {
+			continue
+		}
+		if strings.ContainsRune(line[:len(line)-len(rest)], '\t') {
+			return i + 1
+		}
+	}
+	return 0
 }
 
 // syntax reports one parser message, which looks like

@@ -305,7 +305,11 @@ func TestYAMLProblems(t *testing.T) {
 		{"comments only", "# nothing\n", `site.yaml: empty file; a site file starts with "version: 1"`},
 		{"not a mapping", "- version: 1\n", `site.yaml:1: must be a mapping (key: value) starting with "version: 1", got a list`},
 		{"syntax", "version: 1\nsite:\n  id: t\n   name: x\n", "site.yaml:4: YAML syntax: mapping values are not allowed in this context"},
-		{"tab", "version: 1\nsite:\n\tid: t\n", "site.yaml:3: YAML syntax: found character that cannot start any token"},
+		{"tab", "version: 1\nsite:\n\tid: t\n", "site.yaml:3: YAML syntax: tabs are not allowed for indentation; indent with spaces (the parser said: line 3: found character that cannot start any token)"},
+		{"tab lines below the parser's complaint", "version: 1\nsite:\n  id: t\n  name: x\n  geofence:\n    radius_m: 5\n\t  center: {lat: 1, lon: 1}\n", "site.yaml:7: YAML syntax: tabs are not allowed for indentation; indent with spaces (the parser said: line 6: found a tab character that violates indentation)"},
+		{"tab before a comment", "version: 1\n\t# note\nsite: {id: t}\n", "site.yaml:2: YAML syntax: tabs are not allowed for indentation; indent with spaces (the parser said: line 2: found a tab character that violates indentation)"},
+		{"no tab: the parser's own line", "version: 1\nsite: [\n", "site.yaml:2: YAML syntax: did not find expected node content"},
+		{"tab after spaces", "version: 1\nsite:\n  id: t\n  \tname: x\n", "site.yaml:4: YAML syntax: tabs are not allowed for indentation; indent with spaces (the parser said: line 3: found a tab character that violates indentation)"},
 		{"two documents", "version: 1\n---\nversion: 1\n", "site.yaml:2: more than one YAML document (---); a site file is one document"},
 	}
 	for _, tt := range tests {

@@ -218,7 +218,7 @@ func (d *decoder) profile(name string, data []byte) *Profile {
 		if errors.Is(err, io.EOF) {
 			d.errorf(0, "", "empty file; a profile starts with \"profile: %s\"", name)
 		} else {
-			d.yamlError(err)
+			d.yamlError(err, data)
 		}
 		return nil
 	}
