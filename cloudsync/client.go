@@ -133,9 +133,9 @@ type Client struct {
 	// stored ack cursor at Open): an ack above it names events the cloud
 	// cannot have, and is cut down to it, so a wrong or forged ack never
 	// makes the drain skip events it never sent.
-	sentTo atomic.Uint64
-	ackGen    uint64 // bumped with every batch of acks
-	degraded  []string
+	sentTo   atomic.Uint64
+	ackGen   uint64 // bumped with every batch of acks
+	degraded []string
 
 	ctx    context.Context
 	cancel context.CancelFunc
