@@ -140,7 +140,8 @@ func TestTariffUpdateAsDocumented(t *testing.T) {
 
 // TestMessageTimesAsDocumented: a payment completion is applied whatever
 // its iat and exp (keys.md, "Messages applied outside their time"), with
-// its iat as the payment's time when it has no paid_at, and so is trusted
+// its iat as the payment's time when it has no paid_at (now, when the iat is
+// beyond now and the clock skew), and so is trusted
 // time; other types are refused outside their time.
 func TestMessageTimesAsDocumented(t *testing.T) {
 	e := newEnv(t, "", nil)
@@ -165,7 +166,7 @@ func TestMessageTimesAsDocumented(t *testing.T) {
 		{"payment expired an hour ago", gateway.MsgPayment, now.Add(-2 * time.Hour), now.Add(-time.Hour),
 			`{"payment_id":"p-late","ref":"s-late","amount":100,"currency":"EUR"}`, gateway.InboxApplied, gateway.ReasonOK, now.Add(-2 * time.Hour)},
 		{"payment issued in an hour", gateway.MsgPayment, now.Add(time.Hour), time.Time{},
-			`{"payment_id":"p-future","ref":"s-future","amount":100,"currency":"EUR"}`, gateway.InboxApplied, gateway.ReasonOK, now.Add(time.Hour)},
+			`{"payment_id":"p-future","ref":"s-future","amount":100,"currency":"EUR"}`, gateway.InboxApplied, gateway.ReasonOK, time.Time{}},
 		{"trusted time expired an hour ago", gateway.MsgTrustedTime, now.Add(-2 * time.Hour), now.Add(-time.Hour),
 			`{}`, gateway.InboxApplied, gateway.ReasonOK, time.Time{}},
 		{"trusted time issued in an hour", gateway.MsgTrustedTime, now.Add(time.Hour), time.Time{},
@@ -186,6 +187,12 @@ func TestMessageTimesAsDocumented(t *testing.T) {
 		}
 		if !tc.paymentAt.IsZero() && (out.Payment == nil || !out.Payment.Payment.At.Equal(tc.paymentAt)) {
 			t.Errorf("%s: payment %+v; want one at %v", tc.name, out.Payment, tc.paymentAt)
+		}
+		if tc.name == "payment issued in an hour" {
+			// The issuer's clock ran ahead: dated now, not in an hour.
+			if out.Payment == nil || out.Payment.Payment.At.Before(now) || out.Payment.Payment.At.After(time.Now()) {
+				t.Errorf("%s: payment %+v; want one dated now (between %v and the end of the call)", tc.name, out.Payment, now)
+			}
 		}
 	}
 }

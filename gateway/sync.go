@@ -354,6 +354,22 @@ func (s *Sync) Apply(ctx context.Context, id string) (Outcome, error) {
 	return out, nil
 }
 
+// paymentTime is when a payment completion says the money was taken
+// (paid_at, else the message's iat). A completion is applied whatever its
+// time (the money was taken), but a time beyond now and the clock skew
+// means the issuer's clock is wrong: the payment is dated now, and claimed
+// is the time it gave (zero when it was believed).
+func (s *Sync) paymentTime(ctx context.Context, b paymentBody, m keys.Message) (at, claimed time.Time) {
+	at = b.PaidAt
+	if at.IsZero() {
+		at = m.IssuedAt
+	}
+	if now := s.effectiveNow(ctx); at.After(now.Add(s.g.site.Policy.ClockSkew)) {
+		return now, at
+	}
+	return at, time.Time{}
+}
+
 // effectiveNow is the later of the wall clock and the latest trusted time:
 // a clock that went backwards cannot make an expired command valid again.
 func (s *Sync) effectiveNow(ctx context.Context) time.Time {
@@ -684,10 +700,7 @@ func (s *Sync) applyPayment(ctx context.Context, im InboxMessage, m keys.Message
 	if cur := g.CurrentTariff(); b.Currency != "" && cur != nil && b.Currency != cur.Currency {
 		return s.finish(ctx, im, ReasonInvalid, map[string]any{"error": "currency " + b.Currency + " is not the site's " + cur.Currency}, nil)
 	}
-	at := b.PaidAt
-	if at.IsZero() {
-		at = m.IssuedAt
-	}
+	at, claimed := s.paymentTime(ctx, b, m)
 	res, err := g.ApplyPayment(ctx, PaymentIn{ID: b.PaymentID, Ref: b.Ref, Method: PayEPayment, Amount: b.Amount, At: at,
 		QuoteID: b.QuoteID, CheckoutID: b.CheckoutID})
 	if err != nil {
@@ -703,7 +716,7 @@ func (s *Sync) applyPayment(ctx context.Context, im InboxMessage, m keys.Message
 			quoteExpired = true
 		}
 	}
-	out, err := s.finish(ctx, im, ReasonOK, paymentOutcome(b, res, quoteExpired), nil)
+	out, err := s.finish(ctx, im, ReasonOK, paymentOutcome(b, res, quoteExpired, claimed), nil)
 	out.Payment = &res
 	return out, err
 }

@@ -3,6 +3,7 @@ package gateway
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/lotgate/lotgate/gateway/keys"
 )
@@ -62,7 +63,7 @@ func (s *Sync) fast(ctx context.Context, m keys.Message) *fastApply {
 	}
 	switch m.Type {
 	case MsgPayment:
-		return s.fastPayment(m)
+		return s.fastPayment(ctx, m)
 	case MsgCommand:
 		return s.fastCommand(ctx, m)
 	}
@@ -109,7 +110,7 @@ func (s *Sync) takeFast(ctx context.Context, raw []byte, source string, m keys.M
 }
 
 // fastPayment applies a payment completion as applyPayment does.
-func (s *Sync) fastPayment(m keys.Message) *fastApply {
+func (s *Sync) fastPayment(ctx context.Context, m keys.Message) *fastApply {
 	g := s.g
 	var b paymentBody
 	if err := decodeBody(m, &b); err != nil || b.PaymentID == "" || b.Ref == "" || b.Amount <= 0 {
@@ -118,10 +119,7 @@ func (s *Sync) fastPayment(m keys.Message) *fastApply {
 	if cur := g.CurrentTariff(); b.Currency != "" && cur != nil && b.Currency != cur.Currency {
 		return nil
 	}
-	at := b.PaidAt
-	if at.IsZero() {
-		at = m.IssuedAt
-	}
+	at, claimed := s.paymentTime(ctx, b, m)
 	in := PaymentIn{ID: b.PaymentID, Ref: b.Ref, Method: PayEPayment, Amount: b.Amount, At: at,
 		QuoteID: b.QuoteID, CheckoutID: b.CheckoutID}
 	var (
@@ -144,7 +142,7 @@ func (s *Sync) fastPayment(m keys.Message) *fastApply {
 		},
 		data: func(out *Outcome) map[string]any {
 			out.Payment = &res
-			return paymentOutcome(b, res, quoteExpired)
+			return paymentOutcome(b, res, quoteExpired, claimed)
 		},
 		after: func(ctx context.Context) error {
 			if !res.Duplicate && res.Settled && sess.State == SessionOpen {
@@ -156,9 +154,13 @@ func (s *Sync) fastPayment(m keys.Message) *fastApply {
 }
 
 // paymentOutcome is the data of an applied payment completion's outcome.
-func paymentOutcome(b paymentBody, res PaymentResult, quoteExpired bool) map[string]any {
+func paymentOutcome(b paymentBody, res PaymentResult, quoteExpired bool, claimed time.Time) map[string]any {
 	data := map[string]any{"payment_id": b.PaymentID, "session_id": res.SessionID, "amount": b.Amount,
 		"settled": res.Settled, "due_after": res.Due.Amount, "duplicate": res.Duplicate, "payment_seq": res.Seq}
+	if !claimed.IsZero() {
+		// The issuer's clock ran ahead: dated now, the claim kept.
+		data["paid_at_claimed"] = claimed.UTC()
+	}
 	if !res.Settled {
 		data["note"] = "the payment does not cover what is due; the difference stays due"
 		if quoteExpired {
