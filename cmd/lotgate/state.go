@@ -87,6 +87,10 @@ func cmdKeyCheck(ctx context.Context, e *env, args []string) error {
 		fs.Usage()
 		return usageErr("keys check needs --config, --resource, --action and the key text")
 	}
+	pos, err := remotePosition(fs, *remote, *lat, *lon)
+	if err != nil {
+		return err
+	}
 	f, err := loadConfig(*cfg)
 	if err != nil {
 		return err
@@ -107,9 +111,7 @@ func cmdKeyCheck(ctx context.Context, e *env, args []string) error {
 	req := gateway.AccessRequest{Text: fs.Arg(0), Resource: *resource, Action: gateway.Action(*action), Channel: gateway.ChannelScanner}
 	if *remote {
 		req.Channel = gateway.ChannelRemote
-		if *lat != 0 || *lon != 0 {
-			req.Position = &gateway.Point{Lat: *lat, Lon: *lon}
-		}
+		req.Position = pos
 		req.PIN = *pin
 	}
 	d, err := gw.CheckKey(ctx, req)
@@ -263,8 +265,11 @@ func cmdTimeReset(ctx context.Context, e *env, args []string) error {
 // through unpaid (attendant overrides, cars let go by the fire alarm or
 // while the gateway was down, overstays).
 func cmdReport(ctx context.Context, e *env, args []string) error {
-	if len(args) == 0 || args[0] != "unpaid" {
+	if len(args) == 0 {
 		return usageErr("report needs a subcommand: unpaid")
+	}
+	if args[0] != "unpaid" {
+		return usageErr("unknown report subcommand %q; want unpaid", args[0])
 	}
 	fs := newFlags(e, "report unpaid", "report unpaid --config FILE [--from T] [--to T] [--json]")
 	cfg := fs.String("config", "", "site file")
@@ -288,6 +293,9 @@ func cmdReport(ctx context.Context, e *env, args []string) error {
 		if to, err = parseTime(*toS, f.Site.Location); err != nil {
 			return usageErr("--to: %v", err)
 		}
+	}
+	if from.After(to) {
+		return usageErr("--from %s is after --to %s", from.In(f.Site.Location).Format(time.RFC3339), to.In(f.Site.Location).Format(time.RFC3339))
 	}
 	gw, done, err := storeGateway(ctx, f, false, funcClock(e.now))
 	if err != nil {

@@ -103,18 +103,89 @@ func tariffVersion(s *gateway.Site) string {
 	return s.Tariff.Version
 }
 
-// parseTime reads RFC 3339, or a local "2006-01-02 15:04[:05]" in loc.
+// parseTime reads RFC 3339, or a local "2006-01-02 15:04[:05]" in loc. A
+// local time the clocks skip (spring forward) or show twice (fall back) is
+// refused: which instant was meant cannot be guessed, and RFC 3339 with an
+// offset says it.
 func parseTime(s string, loc *time.Location) (time.Time, error) {
 	s = strings.TrimSpace(s)
 	if t, err := time.Parse(time.RFC3339, s); err == nil {
 		return t, nil
 	}
 	for _, layout := range []string{"2006-01-02 15:04", "2006-01-02 15:04:05", "2006-01-02T15:04", "2006-01-02T15:04:05"} {
-		if t, err := time.ParseInLocation(layout, s, loc); err == nil {
-			return t, nil
+		wall, err := time.Parse(layout, s) // the wall clock, as if in UTC
+		if err != nil {
+			continue
+		}
+		switch at := localInstants(wall, loc); len(at) {
+		case 1:
+			return at[0], nil
+		case 0:
+			return time.Time{}, fmt.Errorf("time %q does not exist in %s (the clocks skip it); give an instant with its UTC offset, e.g. %q",
+				s, loc, time.Date(wall.Year(), wall.Month(), wall.Day(), wall.Hour(), wall.Minute(), wall.Second(), 0, loc).Format(time.RFC3339))
+		default:
+			return time.Time{}, fmt.Errorf("time %q occurs twice in %s (the clocks go back); give its UTC offset: %q or %q",
+				s, loc, at[0].Format(time.RFC3339), at[1].Format(time.RFC3339))
 		}
 	}
 	return time.Time{}, fmt.Errorf("time %q: want RFC 3339 or \"2006-01-02 15:04\" (site-local)", s)
+}
+
+// localInstants returns the instants, in time order, at which loc's wall
+// clock shows wall (read as if in UTC): none in a gap, two in an overlap,
+// otherwise one. UTC offsets lie within ±15 h, so only the zone periods
+// within that of wall are tried, each with its own offset.
+func localInstants(wall time.Time, loc *time.Location) []time.Time {
+	const reach = 16 * time.Hour
+	var out []time.Time
+	for at := wall.Add(-reach); at.Before(wall.Add(reach)); {
+		z := at.In(loc)
+		_, off := z.Zone()
+		start, end := z.ZoneBounds()
+		u := wall.Add(-time.Duration(off) * time.Second).In(loc)
+		inPeriod := (start.IsZero() || !u.Before(start)) && (end.IsZero() || u.Before(end))
+		if inPeriod && u.Format(time.DateTime) == wall.Format(time.DateTime) &&
+			(len(out) == 0 || !out[len(out)-1].Equal(u)) {
+			out = append(out, u)
+		}
+		if end.IsZero() || !end.After(at) {
+			break
+		}
+		at = end
+	}
+	return out
+}
+
+// remotePosition checks keys check's --lat, --lon and --pin against
+// --remote and returns the phone's position (nil when not given). A
+// coordinate without --remote, one without the other, or one out of range
+// is a usage error: taken silently, it would decide about another request
+// than the one the operator meant (lat 0 for a missing --lat is a real
+// place).
+func remotePosition(fs *flag.FlagSet, remote bool, lat, lon float64) (*gateway.Point, error) {
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	if !remote {
+		for _, name := range []string{"lat", "lon", "pin"} {
+			if set[name] {
+				return nil, usageErr("--%s applies to a remote request; add --remote", name)
+			}
+		}
+		return nil, nil
+	}
+	switch {
+	case set["lat"] != set["lon"] && set["lat"]:
+		return nil, usageErr("--lat needs --lon")
+	case set["lat"] != set["lon"]:
+		return nil, usageErr("--lon needs --lat")
+	case !set["lat"]:
+		return nil, nil
+	case !(lat >= -90 && lat <= 90):
+		return nil, usageErr("--lat %v is out of range: want -90 to 90", lat)
+	case !(lon >= -180 && lon <= 180):
+		return nil, usageErr("--lon %v is out of range: want -180 to 180", lon)
+	}
+	return &gateway.Point{Lat: lat, Lon: lon}, nil
 }
 
 // maxFeeStay is the longest stay `lotgate fee` computes: a year and a day.
