@@ -89,7 +89,7 @@ Usage:
   lotgate run [--config FILE]            run the gateway (simulated devices by default)
   lotgate check-config FILE...           check site files; print every problem
   lotgate fee --config FILE --entry T --exit T [--json]
-                                         the fee of a stay, unit by unit
+                                         the fee of a stay and its breakdown (at most 366 days)
   lotgate keys keygen                    make an operator key pair
   lotgate keys issue --seed-file F --site S --resource R --action A [...]
                                          sign a key and print its QR text
