@@ -356,7 +356,7 @@ func (s *Site) cmdTicket(ctx context.Context, args string) (string, error) {
 	wctx, cancel := context.WithTimeout(ctx, s.ticketWait)
 	defer cancel()
 	if err := s.Wait(wctx, func() bool { return s.Printed(id) > before }); err != nil {
-		return "", fmt.Errorf("ticket %s: nothing printed within %v", id, s.ticketWait)
+		return "", fmt.Errorf("ticket %s: nothing printed within %v (the entry was refused or the printer is down: see the last events)", id, s.ticketWait)
 	}
 	return fmt.Sprintf("ticket %s: %s", id, s.LastTicket(id)), nil
 }

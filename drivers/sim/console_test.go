@@ -192,7 +192,7 @@ func TestConsoleTicketAsyncAndTimeout(t *testing.T) {
 	}
 
 	out, calls := console(t, "ticket entry-1\n", nil, sim.TicketWait(10*time.Millisecond))
-	if want := "error: ticket tix-in: nothing printed within 10ms"; len(out) != 1 || out[0] != want {
+	if want := "error: ticket tix-in: nothing printed within 10ms (the entry was refused or the printer is down: see the last events)"; len(out) != 1 || out[0] != want {
 		t.Errorf("no print: reply %q; want %q", out, want)
 	}
 	if want := []string{"ticket tix-in"}; !slices.Equal(calls, want) {
