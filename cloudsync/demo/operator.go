@@ -14,6 +14,7 @@ import (
 	"time"
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
+	"github.com/eclipse/paho.mqtt.golang/packets"
 
 	"github.com/lotgate/lotgate/cloudsync"
 	"github.com/lotgate/lotgate/gateway"
@@ -130,6 +131,7 @@ func StartOperator(o OperatorOptions) (*Operator, error) {
 	mo := mqtt.NewClientOptions().AddBroker(o.Broker).SetClientID(o.ClientID).SetCleanSession(false).
 		SetAutoReconnect(true).SetConnectRetry(true).SetConnectRetryInterval(200 * time.Millisecond).
 		SetMaxReconnectInterval(2 * time.Second).SetOrderMatters(true).SetWriteTimeout(5 * time.Second).
+		SetStore(&resumeStore{MemoryStore: mqtt.NewMemoryStore()}).
 		// A persistent session delivers queued messages right after the
 		// connect, before the subscription below is renewed.
 		SetDefaultPublishHandler(op.onMessage).
@@ -526,4 +528,33 @@ func (op *Operator) WaitContig(ctx context.Context, seq uint64) error {
 		case <-t.C:
 		}
 	}
+}
+
+// resumeStore is paho's memory store keeping its own copies of the
+// PUBLISH packets and handing out copies. On a reconnect paho's resume sets
+// the DUP flag on a stored packet while its writer may still be packing the
+// same packet (which sets its length) from before the connection dropped:
+// a data race in paho v1.5.1. With copies in and out, the stored packet is
+// never the one on the wire. The message is still sent again, as QoS 1
+// wants.
+type resumeStore struct{ *mqtt.MemoryStore }
+
+func (s *resumeStore) Put(key string, p packets.ControlPacket) {
+	s.MemoryStore.Put(key, clonePublish(p))
+}
+
+func (s *resumeStore) Get(key string) packets.ControlPacket {
+	return clonePublish(s.MemoryStore.Get(key))
+}
+
+// clonePublish copies a PUBLISH packet; other packets are returned as they
+// are (resume does not change them).
+func clonePublish(p packets.ControlPacket) packets.ControlPacket {
+	pub, ok := p.(*packets.PublishPacket)
+	if !ok {
+		return p
+	}
+	cp := *pub
+	cp.Payload = bytes.Clone(pub.Payload)
+	return &cp
 }
