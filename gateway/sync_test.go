@@ -58,6 +58,7 @@ func (h *syncHarness) receive(raw []byte) gateway.Outcome {
 	if err != nil {
 		h.t.Fatalf("Receive: %v", err)
 	}
+	h.gw.WaitActuations(h.ctx) // a payment's pay station and flap move in the background
 	return out
 }
 
@@ -278,6 +279,7 @@ func TestSyncRecoversPendingMessages(t *testing.T) {
 	// A new process applies what is pending.
 	s2 := gateway.NewSync(h.gw, gateway.SyncOptions{})
 	n, err := s2.ApplyPending(h.ctx)
+	h.gw.WaitActuations(h.ctx)
 	if err != nil || n != 1 {
 		t.Fatalf("ApplyPending: %d, %v; want 1", n, err)
 	}
