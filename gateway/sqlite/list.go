@@ -154,57 +154,53 @@ func (t *tx) LatestTrustedTime() (time.Time, error) {
 // AdvanceTrustedTime stores tt if it is later than the stored value and
 // reports whether it did. The zero time never advances it.
 func (t *tx) AdvanceTrustedTime(tt time.Time) (bool, error) {
-	const op = "advance trusted time"
-	if err := t.check(op, true); err != nil {
-		return false, err
-	}
 	if tt.IsZero() {
-		return false, nil
+		return false, t.check("advance trusted time", true)
 	}
-	var en enc
-	en.time("trusted time", tt)
-	if en.err != nil {
-		return false, en.err
-	}
-	cur, ok, err := t.getMeta(op, metaTrustedTime)
-	if err != nil {
-		return false, err
-	}
-	if ok && tt.UnixNano() <= cur {
-		return false, nil
-	}
-	if err := t.setMeta(op, metaTrustedTime, tt.UnixNano()); err != nil {
-		return false, err
-	}
-	return true, nil
+	_, moved, err := t.storeTrustedTime("advance trusted time", tt, true)
+	return moved, err
 }
 
 // ResetTrustedTime stores tt, earlier or not, and returns the value it
 // replaced (zero when never set).
 func (t *tx) ResetTrustedTime(tt time.Time) (time.Time, error) {
 	const op = "reset trusted time"
-	if err := t.check(op, true); err != nil {
-		return time.Time{}, err
-	}
 	if tt.IsZero() {
+		if err := t.check(op, true); err != nil {
+			return time.Time{}, err
+		}
 		return time.Time{}, invalid("store: %s: the time is required", op)
+	}
+	prev, _, err := t.storeTrustedTime(op, tt, false)
+	return prev, err
+}
+
+// storeTrustedTime stores tt (only if later than the stored value when
+// onlyLater) and returns the value it found (zero when never set) and
+// whether it stored tt.
+func (t *tx) storeTrustedTime(op string, tt time.Time, onlyLater bool) (prev time.Time, stored bool, err error) {
+	if err := t.check(op, true); err != nil {
+		return time.Time{}, false, err
 	}
 	var en enc
 	en.time("trusted time", tt)
 	if en.err != nil {
-		return time.Time{}, en.err
+		return time.Time{}, false, en.err
 	}
 	cur, ok, err := t.getMeta(op, metaTrustedTime)
 	if err != nil {
-		return time.Time{}, err
+		return time.Time{}, false, err
+	}
+	if ok {
+		prev = time.Unix(0, cur).UTC()
+	}
+	if onlyLater && ok && tt.UnixNano() <= cur {
+		return prev, false, nil
 	}
 	if err := t.setMeta(op, metaTrustedTime, tt.UnixNano()); err != nil {
-		return time.Time{}, err
+		return prev, false, err
 	}
-	if !ok {
-		return time.Time{}, nil
-	}
-	return time.Unix(0, cur).UTC(), nil
+	return prev, true, nil
 }
 
 // PutReservation stores r (insert or replace). ID, Credential, From and
